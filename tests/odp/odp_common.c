@@ -825,16 +825,19 @@ int odp_wait_status(struct ibv_cq *cq)
 	return wc.status;
 }
 
-int odp_wait_ok(struct ibv_cq *cq, enum ibv_wc_opcode opcode)
+int odp_wait_ok(struct ibv_cq *cq, enum ibv_wc_opcode opcode, struct ibv_wc *wc)
 {
-	struct ibv_wc wc;
-	int ret = odp_poll(cq, &wc, odp_timeout_ms());
+	struct ibv_wc local;
+	int ret;
 
+	if (!wc)
+		wc = &local;
+	ret = odp_poll(cq, wc, odp_timeout_ms());
 	if (ret)
 		return ret;
-	if (wc.status != IBV_WC_SUCCESS || wc.opcode != opcode) {
+	if (wc->status != IBV_WC_SUCCESS || wc->opcode != opcode) {
 		odp_log("completion wr_id %" PRIu64 ": %s, opcode %d (want success, opcode %d)",
-			wc.wr_id, ibv_wc_status_str(wc.status), wc.opcode, opcode);
+			wc->wr_id, ibv_wc_status_str(wc->status), wc->opcode, opcode);
 		return -EIO;
 	}
 	return 0;

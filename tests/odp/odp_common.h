@@ -23,10 +23,10 @@
  * The standard message: larger than any path MTU rxe uses, so it takes
  * several packets, with a length that is not a multiple of anything.
  */
-#define ODP_MSG_LEN (3 * 4096 + 123)
+#define ODP_MSG_LEN (3 * 4096u + 123)
 /* Unaligned offsets of a message in its source and in its destination. */
-#define ODP_SRC_OFF (4096 - 37)
-#define ODP_DST_OFF (2 * 4096 - 1001)
+#define ODP_SRC_OFF (4096u - 37)
+#define ODP_DST_OFF (2 * 4096u - 1001)
 /* A buffer that holds a standard message at either offset. */
 #define ODP_BUF_LEN (6 * ODP_PAGE)
 
@@ -165,8 +165,11 @@ int odp_post_srq_recv(struct ibv_srq *srq, void *addr, uint32_t len, uint32_t lk
 int odp_poll(struct ibv_cq *cq, struct ibv_wc *wc, int timeout_ms);
 /* The status of the next completion (logged unless success), or -ETIMEDOUT. */
 int odp_wait_status(struct ibv_cq *cq);
-/* Waits for a successful completion of the given opcode; 0 or -errno. */
-int odp_wait_ok(struct ibv_cq *cq, enum ibv_wc_opcode opcode);
+/*
+ * Waits for a successful completion of the given opcode (*wc filled when
+ * wc is not NULL); 0 or -errno.
+ */
+int odp_wait_ok(struct ibv_cq *cq, enum ibv_wc_opcode opcode, struct ibv_wc *wc);
 
 /* Synchronous one-shot operations on pair p (a is the requester). */
 int odp_rdma_sync(struct odp_rc_pair *p, enum ibv_wr_opcode op, void *laddr, uint32_t len,
