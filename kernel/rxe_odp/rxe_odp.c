@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * On-Demand Paging for rxe.
+ *
+ * An ODP MR pins nothing.  Its umem is an ib_umem_odp whose dma_list has
+ * one entry per umem page (PAGE_SIZE, or the huge page size for
+ * IB_ACCESS_HUGETLB): zero while the page is not mirrored, otherwise the
+ * page's "DMA address" with ODP_READ_ALLOWED_BIT / ODP_WRITE_ALLOWED_BIT in
+ * its low bits.  rxe has no DMA device (ib_uses_virt_dma()), so that address
+ * is the page's kernel virtual address and rxe reads and writes the page
+ * through it.
+ *
+ * Every rxe access to an ODP MR goes through rxe_odp_map_range_and_lock():
+ * it looks the range up in dma_list under umem_mutex and, on a missing page
+ * or a missing write permission, faults it in with
+ * ib_umem_odp_map_dma_and_lock() (HMM).  The access then happens with
+ * umem_mutex still held, so rxe_odp_invalidate(), which unmaps under the
+ * same mutex, can never pull a page out from under a copy or an atomic.
+ *
+ * Locking
+ * -------
+ * umem_odp->umem_mutex (mutex; one per ODP MR)
+ *	Guards dma_list and npages, and orders faults against invalidations
+ *	(mmu_interval_read_retry() is checked under it).  Held while rxe
+ *	copies to or from, or does an atomic on, mirrored pages, and by the
+ *	invalidate callback while it unmaps.  Taken only in process context:
+ *	by rxe tasks (the requester, completer and responder run on the rxe_wq
+ *	workqueue and may sleep) and by the mmu notifier, which may run with
+ *	mmap_lock, i_mmap_rwsem or page locks held, or from direct reclaim.
+ *	So while it is held nothing may take mmap_lock, allocate memory that
+ *	can enter reclaim, wait for anything an invalidation can block, or
+ *	take a second umem_mutex (all share one lock class).
+ * rxe_atomic_ops_lock (spinlock, BH-disabling; rxe_mr.c)
+ *	Makes rxe's 8-byte atomics atomic with respect to each other, pinned
+ *	or ODP.  ODP atomics take it inside umem_mutex.
+ * mmap_lock of the owning mm (read)
+ *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
+ *	with umem_mutex NOT held; umem_mutex is taken after it is dropped.
+ *
+ * Order: mmap_lock -> umem_mutex -> rxe_atomic_ops_lock.
+ *
+ * rxe's own locks - qp->state_lock, the task lock, the SRQ consumer lock,
+ * the MR pool xarray lock (lookups use RCU and a reference) - are never held
+ * when rxe calls into this file, and this file never takes them.  Callers
+ * hold only a reference on the MR, which keeps it (and its umem) alive.
+ */
+
+#include <linux/highmem.h>
+#include <linux/ioport.h>
+#include <linux/libnvdimm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/module.h>
+#include <linux/sizes.h>
+
+#include "rxe.h"
+#include "rxe_loc.h"
+#include "rxe_odp.h"
+
+/* Lets users and the testbed tell this module from the stock rdma_rxe. */
+MODULE_VERSION(RXE_ODP_VERSION "-odp");
+
+#ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
+
+/* Faults that keep losing the race against invalidations give up after. */
+#define RXE_ODP_FAULT_TRIES 8
+
+/* Copies and flushes fault and lock at most this much at a time. */
+#define RXE_ODP_CHUNK_SIZE SZ_1M
+
+static void rxe_odp_count(struct ib_umem_odp *umem_odp,
+			  enum rxe_counters events, enum rxe_counters pages,
+			  int npages)
+{
+	struct rxe_dev *rxe = to_rdev(umem_odp->umem.ibdev);
+
+	rxe_counter_inc(rxe, events);
+	atomic64_add(npages, &rxe->stats_counters[pages]);
+}
+
+/*
+ * rxe_odp_iova_to_va - the user virtual address an MR iova stands for
+ * @mr: ODP MR
+ * @iova: an iova that passed mr_check_range()
+ *
+ * uverbs guarantees that the iova and the start address share their
+ * offset in the page.  No lock needed.
+ */
+static u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
+{
+	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/*
+ * __rxe_odp_page - the mirrored page that holds a user address
+ * @umem_odp: the MR's umem
+ * @va: user virtual address inside the umem
+ * @perm: ODP_READ_ALLOWED_BIT, optionally | ODP_WRITE_ALLOWED_BIT
+ * @offset: set to @va's offset inside the returned page
+ *
+ * Needs umem_odp->umem_mutex; the page stays mirrored until it is dropped.
+ * Return: the page, or NULL if the umem page holding @va is not mirrored
+ * with every permission in @perm.
+ */
+static struct page *__rxe_odp_page(struct ib_umem_odp *umem_odp, u64 va,
+				   u64 perm, unsigned int *offset)
+{
+	unsigned long idx;
+	dma_addr_t dma;
+	u64 kaddr;
+
+	lockdep_assert_held(&umem_odp->umem_mutex);
+
+	idx = (va - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
+	dma = umem_odp->dma_list[idx];
+	if ((dma & perm) != perm)
+		return NULL;
+
+	kaddr = (dma & ODP_DMA_ADDR_MASK) +
+		(va & (BIT_ULL(umem_odp->page_shift) - 1));
+	*offset = offset_in_page(kaddr);
+
+	return ib_virt_dma_to_page(kaddr);
+}
+
+/*
+ * __rxe_odp_range_mapped - is a whole range mirrored?
+ * @umem_odp: the MR's umem
+ * @va: user virtual address inside the umem
+ * @len: bytes, > 0, with [@va, @va + @len) inside the umem
+ * @perm: permissions every page needs (see __rxe_odp_page())
+ *
+ * Needs umem_odp->umem_mutex.
+ */
+static bool __rxe_odp_range_mapped(struct ib_umem_odp *umem_odp, u64 va,
+				   u64 len, u64 perm)
+{
+	unsigned long idx, last;
+
+	lockdep_assert_held(&umem_odp->umem_mutex);
+
+	idx = (va - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
+	last = (va + len - 1 - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
+	for (; idx <= last; idx++)
+		if ((umem_odp->dma_list[idx] & perm) != perm)
+			return false;
+
+	return true;
+}
+
+/*
+ * rxe_odp_map_range_and_lock - mirror a range and lock the mirror
+ * @umem_odp: the MR's umem
+ * @va: user virtual address inside the umem
+ * @len: bytes, > 0, with [@va, @va + @len) inside the umem
+ * @write: the caller will write, so the pages must be mapped writable
+ *
+ * The one translation step of every ODP access.  Pages that are missing, or
+ * mapped read-only when @write is set, are faulted in through HMM with the
+ * needed intent; a write to a mapping that forbids writing fails rather
+ * than being done through a read-only page.
+ *
+ * Context: process context, may sleep (rxe tasks on rxe_wq).  Must be
+ * called with no spinlock and no umem_mutex held.
+ * Locks: on success returns with umem_odp->umem_mutex held and every page
+ * of the range mirrored with the needed permission until the caller drops
+ * it; on error returns with nothing held.
+ * Return: 0; -EFAULT if a page cannot be mirrored (a hole, PROT_NONE, a
+ * write to a read-only mapping, a small page in a HUGETLB MR, or the
+ * owning process or its mm is gone); -EBUSY if invalidations kept winning
+ * the race RXE_ODP_FAULT_TRIES times; -ENOMEM.
+ */
+static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
+				      u64 len, bool write)
+	__acquires(&umem_odp->umem_mutex)
+{
+	u64 perm = ODP_READ_ALLOWED_BIT;
+	int tries;
+	int ret = -EBUSY;
+
+	might_sleep();
+
+	if (write)
+		perm |= ODP_WRITE_ALLOWED_BIT;
+
+	for (tries = 0; tries < RXE_ODP_FAULT_TRIES; tries++) {
+		/* 1. Already mirrored: holding umem_mutex keeps it so. */
+		mutex_lock(&umem_odp->umem_mutex);
+		if (__rxe_odp_range_mapped(umem_odp, va, len, perm))
+			return 0;
+		mutex_unlock(&umem_odp->umem_mutex);
+
+		/*
+		 * 2. Fault.  Core reads the notifier sequence, runs
+		 * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
+		 * mmu_interval_read_retry() under it (retrying internally on
+		 * -EBUSY for up to HMM_RANGE_DEFAULT_TIMEOUT) and maps the
+		 * pages; on success umem_mutex stays held.
+		 */
+		ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, len, perm,
+						   true);
+		if (ret < 0) {
+			if (ret == -EBUSY || ret == -EAGAIN)
+				continue;
+			break;
+		}
+		if (ret > 0)
+			rxe_odp_count(umem_odp, RXE_CNT_ODP_FAULTS,
+				      RXE_CNT_ODP_PAGES_FAULTED, ret);
+
+		/*
+		 * 3. Mapped under this very hold of umem_mutex: no
+		 * invalidation can have run since, so this only fails if
+		 * core mapped less than asked for.
+		 */
+		if (__rxe_odp_range_mapped(umem_odp, va, len, perm))
+			return 0;
+		mutex_unlock(&umem_odp->umem_mutex);
+		ret = -EBUSY;
+	}
+
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret == -EBUSY || ret == -EAGAIN)
+		return -EBUSY;
+
+	/* -EFAULT, -EPERM (read-only VMA), -EINVAL (owner gone, page size) */
+	return -EFAULT;
+}
+
+/*
+ * __rxe_odp_copy - copy between a kernel buffer and mirrored user memory
+ * @umem_odp: the MR's umem
+ * @va: user virtual address inside the umem
+ * @addr: kernel buffer
+ * @length: bytes
+ * @dir: RXE_TO_MR_OBJ writes the user memory, RXE_FROM_MR_OBJ reads it
+ *
+ * Needs umem_odp->umem_mutex, taken by rxe_odp_map_range_and_lock() for
+ * this range.
+ * Return: 0; -EFAULT if a page is not mirrored as needed.
+ */
+static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
+			  unsigned int length, enum rxe_mr_copy_dir dir)
+{
+	u64 perm = ODP_READ_ALLOWED_BIT;
+	unsigned int offset, bytes;
+	struct page *page;
+	u8 *kva;
+
+	lockdep_assert_held(&umem_odp->umem_mutex);
+
+	if (dir == RXE_TO_MR_OBJ)
+		perm |= ODP_WRITE_ALLOWED_BIT;
+
+	while (length) {
+		page = __rxe_odp_page(umem_odp, va, perm, &offset);
+		if (!page)
+			return -EFAULT;
+
+		bytes = min_t(unsigned int, length, PAGE_SIZE - offset);
+		kva = kmap_local_page(page);
+		if (dir == RXE_TO_MR_OBJ)
+			memcpy(kva + offset, addr, bytes);
+		else
+			memcpy(addr, kva + offset, bytes);
+		kunmap_local(kva);
+
+		va += bytes;
+		addr += bytes;
+		length -= bytes;
+	}
+
+	return 0;
+}
+
+/**
+ * rxe_odp_mr_copy - rxe_mr_copy() for an ODP MR
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start, already checked against the MR by mr_check_range()
+ * @addr: kernel buffer
+ * @length: bytes, > 0
+ * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
+ *
+ * Context: rxe task, may sleep.  Takes and drops umem_mutex per chunk.
+ * Return: 0; -EFAULT if a page cannot be mirrored with the needed access
+ * (the callers report a local protection error for an lkey, a remote
+ * access error for an rkey); -EBUSY; -ENOMEM.
+ */
+int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
+		    unsigned int length, enum rxe_mr_copy_dir dir)
+{
+	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	u64 va = rxe_odp_iova_to_va(mr, iova);
+	unsigned int bytes;
+	int err;
+
+	while (length) {
+		bytes = min_t(unsigned int, length, RXE_ODP_CHUNK_SIZE);
+
+		err = rxe_odp_map_range_and_lock(umem_odp, va, bytes,
+						 dir == RXE_TO_MR_OBJ);
+		if (err) {
+			rxe_dbg_mr(mr, "cannot mirror va %#llx+%u, err = %d\n",
+				   va, bytes, err);
+			return err;
+		}
+		err = __rxe_odp_copy(umem_odp, va, addr, bytes, dir);
+		mutex_unlock(&umem_odp->umem_mutex);
+		if (err)
+			return err;
+
+		va += bytes;
+		addr += bytes;
+		length -= bytes;
+	}
+
+	return 0;
+}
+
+/*
+ * rxe_odp_atomic_begin_and_lock - find and lock the u64 of an atomic
+ * @mr: ODP MR, referenced by the caller
+ * @iova: target of the atomic
+ * @page: set to the mirrored page holding it
+ * @offset: set to its offset in @page
+ *
+ * Context: rxe task, may sleep.
+ * Locks: returns RESPST_NONE with umem_mutex held and the u64 mirrored
+ * writable; any other state with nothing held.
+ * Return: RESPST_NONE; RESPST_ERR_RKEY_VIOLATION if the u64 is outside the
+ * MR or cannot be mirrored writable; RESPST_ERR_MISALIGNED_ATOMIC.
+ */
+static enum resp_states
+rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova, struct page **page,
+			      unsigned int *offset)
+	__acquires(&to_ib_umem_odp(mr->umem)->umem_mutex)
+{
+	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	u64 va;
+
+	if (mr_check_range(mr, iova, sizeof(u64))) {
+		rxe_dbg_mr(mr, "iova out of range\n");
+		return RESPST_ERR_RKEY_VIOLATION;
+	}
+
+	va = rxe_odp_iova_to_va(mr, iova);
+	if (unlikely(va & (sizeof(u64) - 1))) {
+		rxe_dbg_mr(mr, "iova not aligned\n");
+		return RESPST_ERR_MISALIGNED_ATOMIC;
+	}
+
+	if (rxe_odp_map_range_and_lock(umem_odp, va, sizeof(u64), true))
+		return RESPST_ERR_RKEY_VIOLATION;
+
+	*page = __rxe_odp_page(umem_odp, va,
+			       ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT,
+			       offset);
+	if (!*page)
+		goto err_unlock;
+
+	return RESPST_NONE;
+
+err_unlock:
+	mutex_unlock(&umem_odp->umem_mutex);
+	return RESPST_ERR_RKEY_VIOLATION;
+}
+
+/**
+ * rxe_odp_mr_atomic_op - rxe_mr_do_atomic_op() for an ODP MR
+ * @mr: ODP MR in the valid state, referenced by the caller
+ * @iova: target, 8-byte aligned
+ * @opcode: IB_OPCODE_RC_COMPARE_SWAP or IB_OPCODE_RC_FETCH_ADD
+ * @compare: compare value of a compare-and-swap
+ * @swap_add: swap value or addend
+ * @orig_val: set to the value found
+ *
+ * Context: rxe responder task, may sleep.  Takes umem_mutex, then
+ * rxe_atomic_ops_lock for the 8-byte operation itself.
+ * Return: RESPST_NONE (0); RESPST_ERR_RKEY_VIOLATION;
+ * RESPST_ERR_MISALIGNED_ATOMIC.
+ */
+int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
+			 u64 swap_add, u64 *orig_val)
+{
+	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	enum resp_states state;
+	unsigned int offset;
+	struct page *page;
+	u64 *target;
+	u8 *kva;
+	u64 value;
+
+	state = rxe_odp_atomic_begin_and_lock(mr, iova, &page, &offset);
+	if (state != RESPST_NONE)
+		return state;
+
+	kva = kmap_local_page(page);
+	target = (u64 *)(kva + offset);
+
+	spin_lock_bh(&rxe_atomic_ops_lock);
+	value = *target;
+	*orig_val = value;
+	if (opcode == IB_OPCODE_RC_COMPARE_SWAP) {
+		if (value == compare)
+			*target = swap_add;
+	} else {
+		*target = value + swap_add;
+	}
+	spin_unlock_bh(&rxe_atomic_ops_lock);
+
+	kunmap_local(kva);
+	mutex_unlock(&umem_odp->umem_mutex);
+
+	return RESPST_NONE;
+}
+
+/**
+ * rxe_odp_mr_atomic_write - rxe_mr_do_atomic_write() for an ODP MR
+ * @mr: ODP MR in the valid state, referenced by the caller
+ * @iova: target, 8-byte aligned
+ * @value: value to store
+ *
+ * Context: rxe responder task, may sleep.  Takes umem_mutex.
+ * Return: RESPST_NONE (0); RESPST_ERR_RKEY_VIOLATION;
+ * RESPST_ERR_MISALIGNED_ATOMIC.
+ */
+int rxe_odp_mr_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
+{
+	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	enum resp_states state;
+	unsigned int offset;
+	struct page *page;
+	u8 *kva;
+
+	state = rxe_odp_atomic_begin_and_lock(mr, iova, &page, &offset);
+	if (state != RESPST_NONE)
+		return state;
+
+	kva = kmap_local_page(page);
+	/* Do the atomic write after all prior operations have completed. */
+	smp_store_release((u64 *)(kva + offset), value);
+	kunmap_local(kva);
+
+	mutex_unlock(&umem_odp->umem_mutex);
+
+	return RESPST_NONE;
+}
+
+static bool rxe_odp_page_is_pmem(struct page *page)
+{
+	return region_intersects(page_to_phys(page), PAGE_SIZE, IORESOURCE_MEM,
+				 IORES_DESC_PERSISTENT_MEMORY) ==
+	       REGION_INTERSECTS;
+}
+
+/*
+ * __rxe_odp_flush_pmem - write back the CPU caches over mirrored pmem
+ * @umem_odp: the MR's umem
+ * @va: user virtual address inside the umem
+ * @length: bytes
+ *
+ * Needs umem_odp->umem_mutex, taken by rxe_odp_map_range_and_lock() for
+ * this range.
+ * Return: 0; -EFAULT if a page is not mirrored; -EINVAL if a page is not
+ * persistent memory (a pinned MR would have been refused at registration).
+ */
+static int __rxe_odp_flush_pmem(struct ib_umem_odp *umem_odp, u64 va,
+				unsigned int length)
+{
+	unsigned int offset, bytes;
+	struct page *page;
+	u8 *kva;
+
+	lockdep_assert_held(&umem_odp->umem_mutex);
+
+	while (length) {
+		page = __rxe_odp_page(umem_odp, va, ODP_READ_ALLOWED_BIT,
+				      &offset);
+		if (!page)
+			return -EFAULT;
+		if (!rxe_odp_page_is_pmem(page))
+			return -EINVAL;
+
+		bytes = min_t(unsigned int, length, PAGE_SIZE - offset);
+		kva = kmap_local_page(page);
+		arch_wb_cache_pmem(kva + offset, bytes);
+		kunmap_local(kva);
+
+		va += bytes;
+		length -= bytes;
+	}
+
+	return 0;
+}
+
+/**
+ * rxe_odp_flush_pmem_iova - rxe_flush_pmem_iova() for an ODP MR
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start, already checked by mr_check_range()
+ * @length: bytes, > 0
+ *
+ * Pages are faulted in for reading, as the flush must reach every page
+ * that RDMA may have written.
+ *
+ * Context: rxe responder task, may sleep.  Takes and drops umem_mutex per
+ * chunk.
+ * Return: 0; -EFAULT; -EINVAL (not persistent memory); -EBUSY; -ENOMEM.
+ */
+int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
+{
+	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	u64 va = rxe_odp_iova_to_va(mr, iova);
+	unsigned int bytes;
+	int err;
+
+	while (length) {
+		bytes = min_t(unsigned int, length, RXE_ODP_CHUNK_SIZE);
+
+		err = rxe_odp_map_range_and_lock(umem_odp, va, bytes, false);
+		if (err)
+			return err;
+		err = __rxe_odp_flush_pmem(umem_odp, va, bytes);
+		mutex_unlock(&umem_odp->umem_mutex);
+		if (err)
+			return err;
+
+		va += bytes;
+		length -= bytes;
+	}
+
+	return 0;
+}
+
+/*
+ * rxe_odp_invalidate - the mmu interval notifier's invalidate callback
+ * @mni: the notifier of the MR's umem
+ * @range: what changes in the CPU page tables
+ * @cur_seq: the sequence number to publish
+ *
+ * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
+ * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex, which
+ * also waits out any copy or atomic in progress on the MR.
+ * Return: false if the range may not block (we would have to sleep on
+ * umem_mutex), else true once the range is no longer mirrored.
+ */
+static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
+			       const struct mmu_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	struct ib_umem_odp *umem_odp =
+		container_of(mni, struct ib_umem_odp, notifier);
+	unsigned long start, end;
+	int mapped;
+
+	if (!mmu_notifier_range_blockable(range))
+		return false;
+
+	mutex_lock(&umem_odp->umem_mutex);
+
+	/*
+	 * 1. Publish the new sequence first, under umem_mutex: a fault that
+	 * ran hmm_range_fault() before this change then fails
+	 * mmu_interval_read_retry() when it gets umem_mutex, and faults
+	 * again instead of mapping pages that are going away.
+	 */
+	mmu_interval_set_seq(mni, cur_seq);
+
+	/*
+	 * 2. A dying umem has nothing mirrored: ib_umem_odp_release() unmaps
+	 * everything under umem_mutex before it removes the notifier, and
+	 * a fresh umem has faulted nothing yet.  Nothing to unmap or count.
+	 */
+	if (!umem_odp->npages)
+		goto out_unlock;
+
+	/*
+	 * 3. Unmap the overlap.  No copy or atomic is running (they hold
+	 * umem_mutex), and later ones find dma_list cleared and fault again,
+	 * after the CPU page tables have changed.
+	 */
+	start = max_t(u64, ib_umem_start(umem_odp), range->start);
+	end = min_t(u64, ib_umem_end(umem_odp), range->end);
+	if (start >= end)
+		goto out_unlock;
+
+	mapped = umem_odp->npages;
+	ib_umem_odp_unmap_dma_pages(umem_odp, start, end);
+	if (umem_odp->npages != mapped)
+		rxe_odp_count(umem_odp, RXE_CNT_ODP_INVALIDATIONS,
+			      RXE_CNT_ODP_PAGES_INVALIDATED,
+			      mapped - umem_odp->npages);
+
+out_unlock:
+	mutex_unlock(&umem_odp->umem_mutex);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops rxe_odp_mn_ops = {
+	.invalidate = rxe_odp_invalidate,
+};
+
+/**
+ * rxe_odp_mr_init_user - register an explicit ODP MR
+ * @rxe: the device
+ * @start: user virtual address
+ * @length: bytes
+ * @access: IB_ACCESS_* flags, including IB_ACCESS_ON_DEMAND
+ * @mr: MR initialised by rxe_mr_init(), not yet in the pool index
+ *
+ * Pins nothing and builds no page list: ib_umem_odp_get() only records
+ * the range and inserts our interval notifier on the caller's mm.
+ *
+ * Context: process context (reg_user_mr verb).  No lock held or taken.
+ * Return: 0; -EOPNOTSUPP for implicit ODP (the whole address space) or a
+ * device without virtual DMA; the errors of ib_umem_odp_get() (-ENOMEM,
+ * -EINVAL, -EOVERFLOW, ...).
+ */
+int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
+			 struct rxe_mr *mr)
+{
+	struct ib_umem_odp *umem_odp;
+
+	/* dma_list must hold kernel addresses for rxe to copy through. */
+	if (WARN_ON_ONCE(!ib_uses_virt_dma(&rxe->ib_dev)))
+		return -EOPNOTSUPP;
+
+	if (!start && length == U64_MAX) {
+		rxe_dbg_mr(mr, "implicit ODP is not supported\n");
+		return -EOPNOTSUPP;
+	}
+
+	umem_odp = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
+				   &rxe_odp_mn_ops);
+	if (IS_ERR(umem_odp)) {
+		rxe_dbg_mr(mr, "ib_umem_odp_get failed, err = %ld\n",
+			   PTR_ERR(umem_odp));
+		return PTR_ERR(umem_odp);
+	}
+
+	mr->umem = &umem_odp->umem;
+	mr->ibmr.type = IB_MR_TYPE_USER;
+	mr->state = RXE_MR_STATE_VALID;
+
+	return 0;
+}
+
+/**
+ * rxe_odp_mr_release - release an ODP MR's umem
+ * @mr: ODP MR being cleaned up
+ *
+ * Called from rxe_mr_cleanup(): the MR is out of the pool index and every
+ * reference is gone, so no rxe task can reach it any more.  An invalidation
+ * still running is serialised by umem_mutex inside ib_umem_odp_release(),
+ * which unmaps every page (dirtying those mapped writable) and then removes
+ * the notifier, waiting for a callback in progress to return.
+ *
+ * Context: process context, may sleep.  Must not hold umem_mutex.
+ */
+void rxe_odp_mr_release(struct rxe_mr *mr)
+{
+	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+
+	mr->umem = NULL;
+	ib_umem_odp_release(umem_odp);
+}
+
+/**
+ * rxe_odp_init_caps - advertise explicit ODP
+ * @rxe: the device, while its attributes are set up
+ *
+ * Context: device creation.  No lock.
+ */
+void rxe_odp_init_caps(struct rxe_dev *rxe)
+{
+	struct ib_odp_caps *caps = &rxe->attr.odp_caps;
+
+	rxe->attr.kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
+
+	caps->general_caps = IB_ODP_SUPPORT;
+	caps->per_transport_caps.rc_odp_caps =
+		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
+		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |
+		IB_ODP_SUPPORT_ATOMIC | IB_ODP_SUPPORT_SRQ_RECV |
+		IB_ODP_SUPPORT_FLUSH | IB_ODP_SUPPORT_ATOMIC_WRITE;
+	caps->per_transport_caps.ud_odp_caps = IB_ODP_SUPPORT_SEND |
+					       IB_ODP_SUPPORT_RECV |
+					       IB_ODP_SUPPORT_SRQ_RECV;
+}
+
+#endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
