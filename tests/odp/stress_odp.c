@@ -43,7 +43,9 @@ static struct {
 	int chunks;
 	int chunk_pages;
 	uint64_t seed;
-} cfg = { .seconds = 60, .threads = 2, .chunks = 64, .chunk_pages = 4, .seed = 0x57e55 };
+	unsigned int worker_ops; /* bit mask of W_* */
+} cfg = { .seconds = 60, .threads = 2, .chunks = 64, .chunk_pages = 4, .seed = 0x57e55,
+	  .worker_ops = 7 };
 
 #define MAX_THREADS 16
 
@@ -119,8 +121,12 @@ static int worker_change(struct worker *w, int c)
 {
 	struct stress_ctx *s = w->s;
 	uint8_t *p = chunk_mem(s, c);
-	int op = (int)(rnd(&w->rng) % W_NR);
+	int op;
 	void *q;
+
+	do
+		op = (int)(rnd(&w->rng) % W_NR);
+	while (!(cfg.worker_ops & (1u << op)));
 
 	switch (op) {
 	case W_REMAP:
@@ -460,8 +466,9 @@ TEST_F_TIMEOUT(stress, stream, 3600)
 	bool have_counters;
 	int i, ret = 0;
 
-	TH_LOG("%d s, %d workers, %d chunks of %d pages%s", cfg.seconds, cfg.threads, cfg.chunks,
-	       cfg.chunk_pages, odp_force_pinned() ? " (ODP_FORCE_PINNED)" : "");
+	TH_LOG("%d s, %d workers (ops mask 0x%x), %d chunks of %d pages%s", cfg.seconds,
+	       cfg.threads, cfg.worker_ops, cfg.chunks, cfg.chunk_pages,
+	       odp_force_pinned() ? " (ODP_FORCE_PINNED)" : "");
 	have_counters = odp_counters_read(&self->dev, &c0) == 0;
 	for (i = 0; i < cfg.threads; i++) {
 		s->workers[i].s = s;
@@ -509,10 +516,10 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"Usage: %s [--seconds N] [--threads N] [--chunks N] [--chunk-pages N] [--seed N]\n"
-		"          [kselftest harness options, see -h]\n"
+		"          [--worker-ops remap,dontneed,mprotect] [kselftest harness options, see -h]\n"
 		"ODP stress: workers remap/madvise/mprotect chunks of an ODP MR while RDMA\n"
 		"writes and reads stream through it; every byte checked.  Defaults: %d s,\n"
-		"%d workers, %d chunks of %d pages.\n",
+		"%d workers doing all three, %d chunks of %d pages.\n",
 		argv0, cfg.seconds, cfg.threads, cfg.chunks, cfg.chunk_pages);
 }
 
@@ -526,6 +533,31 @@ static int int_arg(const char *name, const char *v, int min, int max)
 		exit(KSFT_FAIL);
 	}
 	return (int)n;
+}
+
+static unsigned int ops_arg(const char *v)
+{
+	char *copy = v ? strdup(v) : NULL, *tok, *save = NULL;
+	unsigned int mask = 0;
+	int k;
+
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (k = 0; k < W_NR; k++)
+			if (!strcmp(tok, w_names[k]))
+				break;
+		if (k == W_NR) {
+			fprintf(stderr, "--worker-ops: unknown operation '%s'\n", tok);
+			exit(KSFT_FAIL);
+		}
+		mask |= 1u << k;
+	}
+	free(copy);
+	if (!mask) {
+		fprintf(stderr, "--worker-ops needs remap, dontneed and/or mprotect\n");
+		exit(KSFT_FAIL);
+	}
+	return mask;
 }
 
 int main(int argc, char **argv)
@@ -550,6 +582,8 @@ int main(int argc, char **argv)
 			cfg.chunks = int_arg(a, argv[++i], 2, 1 << 16);
 		} else if (!strcmp(a, "--chunk-pages")) {
 			cfg.chunk_pages = int_arg(a, argv[++i], 3, 1024);
+		} else if (!strcmp(a, "--worker-ops")) {
+			cfg.worker_ops = ops_arg(argv[++i]);
 		} else if (!strcmp(a, "--seed")) {
 			cfg.seed = (uint64_t)int_arg(a, argv[++i], 1, 1 << 30);
 		} else {
