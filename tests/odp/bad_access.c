@@ -137,8 +137,8 @@ TEST_F(bad, hole_remote_write_is_remote_access_error)
 {
 	ASSERT_EQ(0, munmap(self->r + BAD_PAGE, ODP_PAGE));
 	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
-		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, BAD_MSG_LEN,
-				self->lmr->lkey, (uintptr_t)self->r + BAD_MSG_OFF, self->mr->rkey));
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, BAD_MSG_LEN, self->lmr->lkey,
+				(uintptr_t)self->r + BAD_MSG_OFF, self->mr->rkey));
 	after_error(_metadata, self);
 }
 
@@ -158,8 +158,8 @@ TEST_F(bad, prot_none_remote_read_is_remote_access_error)
 	memset(self->r, 0x11, REGION_LEN);
 	ASSERT_EQ(0, mprotect(self->r + BAD_PAGE, ODP_PAGE, PROT_NONE));
 	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
-		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, self->l, BAD_MSG_LEN,
-				self->lmr->lkey, (uintptr_t)self->r + BAD_MSG_OFF, self->mr->rkey));
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, self->l, BAD_MSG_LEN, self->lmr->lkey,
+				(uintptr_t)self->r + BAD_MSG_OFF, self->mr->rkey));
 	after_error(_metadata, self);
 }
 
@@ -190,8 +190,8 @@ TEST_F(bad, wrong_pd_rkey_is_remote_access_error)
 {
 	ASSERT_EQ(0, other_pd_mr(self));
 	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
-		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, BAD_MSG_LEN,
-				self->lmr->lkey, (uintptr_t)self->r2 + 100, self->mr2->rkey));
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, BAD_MSG_LEN, self->lmr->lkey,
+				(uintptr_t)self->r2 + 100, self->mr2->rkey));
 	EXPECT_EQ(-1, odp_check_byte(self->r2, REGION_LEN, 0, "MR of the other PD"));
 	after_error(_metadata, self);
 }

@@ -41,9 +41,9 @@ TEST_F(caps, general_odp_support)
 /* RC: send, receive, write, read, atomics and SRQ receive on ODP memory. */
 TEST_F(caps, rc_odp_caps)
 {
-	const uint32_t want = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
-			      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
-			      IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_SRQ_RECV;
+	const uint32_t want = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV | IBV_ODP_SUPPORT_WRITE |
+			      IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_ATOMIC |
+			      IBV_ODP_SUPPORT_SRQ_RECV;
 	uint32_t rc = self->dev.attr.odp_caps.per_transport_caps.rc_odp_caps;
 
 	log_caps(&self->dev.attr.odp_caps);
@@ -56,8 +56,8 @@ TEST_F(caps, rc_odp_caps)
 /* UD: send, receive and SRQ receive on ODP memory. */
 TEST_F(caps, ud_odp_caps)
 {
-	const uint32_t want = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
-			      IBV_ODP_SUPPORT_SRQ_RECV;
+	const uint32_t want =
+		IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV | IBV_ODP_SUPPORT_SRQ_RECV;
 	uint32_t ud = self->dev.attr.odp_caps.per_transport_caps.ud_odp_caps;
 
 	log_caps(&self->dev.attr.odp_caps);

@@ -214,8 +214,8 @@ TEST_F(inval, munmap_then_mmap_fixed_new_content)
 	ASSERT_TRUE(warm(self, 1));
 	have0 = odp_counters_read(&self->dev, &c0) == 0;
 	ASSERT_EQ(0, munmap(self->r, self->len));
-	p = mmap(self->r, self->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-		 -1, 0);
+	p = mmap(self->r, self->len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	ASSERT_EQ(self->r, p);
 	cpu_fill(self, 2);
 	have1 = odp_counters_read(&self->dev, &c1) == 0;

@@ -104,9 +104,9 @@ TEST_F(lazy, rdma_write_into_absent_pages_faults)
 	EXPECT_LE(span, odp_pages_present(dst + ODP_DST_OFF, ODP_MSG_LEN));
 	EXPECT_EQ(-1, odp_check(dst + ODP_DST_OFF, ODP_MSG_LEN, SEED, ODP_SRC_OFF, "written"));
 	EXPECT_EQ(-1, odp_check_byte(dst, ODP_DST_OFF, 0, "before the message"));
-	EXPECT_EQ(-1, odp_check_byte(dst + ODP_DST_OFF + ODP_MSG_LEN,
-				     ODP_BUF_LEN - ODP_DST_OFF - ODP_MSG_LEN, 0,
-				     "after the message"));
+	EXPECT_EQ(-1,
+		  odp_check_byte(dst + ODP_DST_OFF + ODP_MSG_LEN,
+				 ODP_BUF_LEN - ODP_DST_OFF - ODP_MSG_LEN, 0, "after the message"));
 	ASSERT_TRUE(have0 && have1);
 	log_delta(_metadata, "first write", &c0, &c1);
 	EXPECT_LT(c0.faults, c1.faults);

@@ -182,8 +182,8 @@ struct ibv_mr *odp_reg_maybe(struct ibv_pd *pd, void *addr, size_t len, int acce
 
 void *odp_map_fresh(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED) {
 		odp_log("mmap(%zu): %s", len, strerror(errno));
@@ -484,7 +484,8 @@ static int rc_connect(struct odp_dev *d, struct ibv_qp *qp, uint32_t dest_qpn, i
 	self_ah_attr(d, &a.ah_attr);
 	if (ibv_modify_qp(qp, &a,
 			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER)) {
+				  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+				  IBV_QP_MIN_RNR_TIMER)) {
 		odp_log("modify QP %u to RTR: %s", qp->qp_num, strerror(errno));
 		return -errno;
 	}
@@ -772,8 +773,7 @@ int odp_post_recv(struct ibv_qp *qp, void *addr, uint32_t len, uint32_t lkey, ui
 	return -ret;
 }
 
-int odp_post_srq_recv(struct ibv_srq *srq, void *addr, uint32_t len, uint32_t lkey,
-		      uint64_t wr_id)
+int odp_post_srq_recv(struct ibv_srq *srq, void *addr, uint32_t len, uint32_t lkey, uint64_t wr_id)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)addr, .length = len, .lkey = lkey };
 	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = &sge, .num_sge = 1 };

@@ -30,8 +30,8 @@
 /* A buffer that holds a standard message at either offset. */
 #define ODP_BUF_LEN (6 * ODP_PAGE)
 
-#define ODP_ACCESS_ALL                                                                             \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |               \
+#define ODP_ACCESS_ALL                                                               \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | \
 	 IBV_ACCESS_REMOTE_ATOMIC)
 
 #define ODP_QKEY 0x11110000u
@@ -154,8 +154,7 @@ int odp_post_send(struct ibv_qp *qp, void *laddr, uint32_t len, uint32_t lkey, u
 int odp_post_ud_send(struct ibv_qp *qp, struct ibv_ah *ah, uint32_t remote_qpn, void *laddr,
 		     uint32_t len, uint32_t lkey, uint64_t wr_id);
 int odp_post_recv(struct ibv_qp *qp, void *addr, uint32_t len, uint32_t lkey, uint64_t wr_id);
-int odp_post_srq_recv(struct ibv_srq *srq, void *addr, uint32_t len, uint32_t lkey,
-		      uint64_t wr_id);
+int odp_post_srq_recv(struct ibv_srq *srq, void *addr, uint32_t len, uint32_t lkey, uint64_t wr_id);
 
 /* ---- completions ---- */
 /*

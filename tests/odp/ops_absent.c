@@ -123,6 +123,7 @@ FIXTURE_VARIANT(ops)
 	bool remote_odp;
 };
 
+/* clang-format off */
 FIXTURE_VARIANT_ADD(ops, local_odp)
 {
 	.local_odp = true,
@@ -140,6 +141,7 @@ FIXTURE_VARIANT_ADD(ops, both_odp)
 	.local_odp = true,
 	.remote_odp = true,
 };
+/* clang-format on */
 
 FIXTURE_SETUP(ops)
 {
@@ -553,13 +555,13 @@ TEST_F(remote_ops, flush)
 		SKIP(return, "device does not advertise flush (global)");
 	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, &o));
 	ASSERT_EQ(0, mem_source(&self->dev, &self->src, false, ODP_ACCESS_ALL));
-	ASSERT_EQ(0, mem_sink(&self->dev, &self->dst, true,
-			      ODP_ACCESS_ALL | IBV_ACCESS_FLUSH_GLOBAL));
+	ASSERT_EQ(0,
+		  mem_sink(&self->dev, &self->dst, true, ODP_ACCESS_ALL | IBV_ACCESS_FLUSH_GLOBAL));
 	ASSERT_EQ(0, mem_present(&self->dst));
 	raddr = (uintptr_t)self->dst.addr + ODP_DST_OFF;
 
-	ASSERT_EQ(0, flush_sync(&self->rc, self->dst.mr->rkey, raddr, ODP_MSG_LEN,
-				IBV_FLUSH_RANGE));
+	ASSERT_EQ(0,
+		  flush_sync(&self->rc, self->dst.mr->rkey, raddr, ODP_MSG_LEN, IBV_FLUSH_RANGE));
 	EXPECT_EQ(-1, odp_check_byte(self->dst.addr, self->dst.len, 0, "flushed, unwritten"));
 
 	ibv_wr_start(self->rc.ax);
@@ -570,8 +572,8 @@ TEST_F(remote_ops, flush)
 		       ODP_MSG_LEN);
 	ASSERT_EQ(0, ibv_wr_complete(self->rc.ax));
 	ASSERT_EQ(0, odp_wait_ok(self->rc.cq_a, IBV_WC_RDMA_WRITE, NULL));
-	ASSERT_EQ(0, flush_sync(&self->rc, self->dst.mr->rkey, raddr, ODP_MSG_LEN,
-				IBV_FLUSH_RANGE));
+	ASSERT_EQ(0,
+		  flush_sync(&self->rc, self->dst.mr->rkey, raddr, ODP_MSG_LEN, IBV_FLUSH_RANGE));
 	ASSERT_EQ(0, flush_sync(&self->rc, self->dst.mr->rkey, (uintptr_t)self->dst.addr,
 				self->dst.len, IBV_FLUSH_MR));
 	EXPECT_TRUE(sink_holds(&self->dst, ODP_DST_OFF, ODP_MSG_LEN, ODP_SRC_OFF));

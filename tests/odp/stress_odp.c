@@ -44,7 +44,11 @@ static struct {
 	int chunk_pages;
 	uint64_t seed;
 	unsigned int worker_ops; /* bit mask of W_* */
-} cfg = { .seconds = 60, .threads = 2, .chunks = 64, .chunk_pages = 4, .seed = 0x57e55,
+} cfg = { .seconds = 60,
+	  .threads = 2,
+	  .chunks = 64,
+	  .chunk_pages = 4,
+	  .seed = 0x57e55,
 	  .worker_ops = 7 };
 
 #define MAX_THREADS 16
@@ -197,8 +201,7 @@ static void pick_range(struct stress_ctx *s, size_t *off, size_t *len)
 static int post_wait(struct stress_ctx *s, enum ibv_wr_opcode op, void *laddr, size_t len,
 		     uint32_t lkey, void *raddr)
 {
-	return odp_rdma_sync(&s->rc, op, laddr, (uint32_t)len, lkey, (uintptr_t)raddr,
-			     s->mr->rkey);
+	return odp_rdma_sync(&s->rc, op, laddr, (uint32_t)len, lkey, (uintptr_t)raddr, s->mr->rkey);
 }
 
 static int recover(struct stress_ctx *s)
@@ -363,8 +366,8 @@ static int final_check(struct stress_ctx *s)
 			return -EIO;
 		}
 		if (odp_cmp(s->dst, chunk_shadow(s, c), s->chunk_len, "final RDMA read") >= 0 ||
-		    odp_cmp(chunk_mem(s, c), chunk_shadow(s, c), s->chunk_len,
-			    "final CPU view") >= 0) {
+		    odp_cmp(chunk_mem(s, c), chunk_shadow(s, c), s->chunk_len, "final CPU view") >=
+			    0) {
 			odp_log("chunk %d is corrupt", c);
 			ret = -EBADMSG;
 		}
@@ -381,8 +384,8 @@ static void log_progress(struct stress_ctx *s, double t)
 		for (k = 0; k < W_NR; k++)
 			w[k] += s->workers[i].ops[k];
 	odp_log("t=%.0fs owned ops %" PRIu64 ", raced ops %" PRIu64 " unaffected + %" PRIu64
-		" affected, QP recoveries %" PRIu64 ", %" PRIu64 " MiB checked; workers: %s %" PRIu64
-		", %s %" PRIu64 ", %s %" PRIu64,
+		" affected, QP recoveries %" PRIu64 ", %" PRIu64
+		" MiB checked; workers: %s %" PRIu64 ", %s %" PRIu64 ", %s %" PRIu64,
 		t, s->ops_owned, s->ops_raced_ok, s->ops_raced, s->recoveries,
 		s->bytes_checked >> 20, w_names[0], w[0], w_names[1], w[1], w_names[2], w[2]);
 }
@@ -473,8 +476,8 @@ TEST_F_TIMEOUT(stress, stream, 3600)
 	for (i = 0; i < cfg.threads; i++) {
 		s->workers[i].s = s;
 		s->workers[i].rng = (cfg.seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)) | 1;
-		ASSERT_EQ(0, pthread_create(&s->workers[i].thread, NULL, worker_main,
-					    &s->workers[i]));
+		ASSERT_EQ(0,
+			  pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]));
 		self->started++;
 	}
 
@@ -495,7 +498,8 @@ TEST_F_TIMEOUT(stress, stream, 3600)
 		EXPECT_EQ(0, s->workers[i].error);
 	ASSERT_EQ(0, ret)
 	{
-		TH_LOG("stopped on an error: %s", ret == -EBADMSG ? "data corruption" : "RDMA failure or hang");
+		TH_LOG("stopped on an error: %s",
+		       ret == -EBADMSG ? "data corruption" : "RDMA failure or hang");
 	}
 	EXPECT_EQ(0, final_check(s));
 	EXPECT_LT(0u, s->ops_owned);
@@ -516,7 +520,8 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"Usage: %s [--seconds N] [--threads N] [--chunks N] [--chunk-pages N] [--seed N]\n"
-		"          [--worker-ops remap,dontneed,mprotect] [kselftest harness options, see -h]\n"
+		"          [--worker-ops remap,dontneed,mprotect] [kselftest harness options, see "
+		"-h]\n"
 		"ODP stress: workers remap/madvise/mprotect chunks of an ODP MR while RDMA\n"
 		"writes and reads stream through it; every byte checked.  Defaults: %d s,\n"
 		"%d workers doing all three, %d chunks of %d pages.\n",
