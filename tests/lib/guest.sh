@@ -1,0 +1,50 @@
+# Helpers for guest plans (sourced inside the testbed guest).
+# Each test prints one line "RESULT NAME PASS|FAIL|SKIP [reason]", also kept
+# in $RXE_OUT/results.txt, which tests/lib/summary reads on the host.
+# shellcheck shell=bash
+
+: "${RXE_DEV:?not in the testbed guest}" "${RXE_GID_INDEX:?}" "${RXE_IP:?}" "${RXE_OUT:?}"
+RESULTS=$RXE_OUT/results.txt
+
+result() { # NAME STATUS [REASON]
+	echo "RESULT $1 $2${3:+ $3}" | tee -a "$RESULTS"
+}
+
+# run_test NAME SECONDS CMD...: PASS when CMD exits 0 within SECONDS.
+run_test() {
+	local name=$1 secs=$2 rc
+	shift 2
+	echo "=== $name: $*"
+	timeout -k 5 "$secs" "$@"
+	rc=$?
+	if [ $rc = 0 ]; then
+		result "$name" PASS
+	elif [ $rc = 124 ]; then
+		result "$name" FAIL "timeout after ${secs}s"
+	else
+		result "$name" FAIL "exit $rc"
+	fi
+}
+
+# pair_test NAME SECONDS "SERVER CMD" "CLIENT CMD": a client/server pair on
+# rxe0; PASS when both exit 0.
+pair_test() {
+	local name=$1 secs=$2 srv=$3 cli=$4 spid rc_s rc_c log
+	log=/tmp/${name//\//_}
+	echo "=== $name: server: $srv"
+	echo "=== $name: client: $cli"
+	timeout -k 5 "$secs" bash -c "$srv" >"$log.server" 2>&1 &
+	spid=$!
+	sleep "${PAIR_DELAY:-2}"
+	timeout -k 5 "$secs" bash -c "$cli" >"$log.client" 2>&1
+	rc_c=$?
+	wait $spid
+	rc_s=$?
+	sed 's/^/  server| /' "$log.server" | tail -n 15
+	sed 's/^/  client| /' "$log.client" | tail -n 15
+	if [ $rc_s = 0 ] && [ $rc_c = 0 ]; then
+		result "$name" PASS
+	else
+		result "$name" FAIL "server exit $rc_s, client exit $rc_c"
+	fi
+}
