@@ -674,12 +674,11 @@ TEST_F_TIMEOUT(inval, swap_out_and_in, 900)
 	ASSERT_NE(NULL, pressure);
 	for (pass = 0; pass < 2; pass++)
 		odp_fill(pressure, SWAP_PRESSURE_LEN, 100 + pass, 0);
-	odp_unmap(pressure, SWAP_PRESSURE_LEN);
 	have1 = odp_counters_read(&self->dev, &c1) == 0;
-
 	swapped0 = odp_pages_swapped(self->r, self->len);
 	snprintf(path, sizeof(path), "%s/memory.swap.current", self->cgroup);
 	swap_current = read_long(path);
+	odp_unmap(pressure, SWAP_PRESSURE_LEN);
 	TH_LOG("%ld of %lu MR pages swapped out; cgroup swap %ld bytes", swapped0,
 	       self->len / ODP_PAGE, swap_current);
 	ASSERT_LT(0, swapped0)
