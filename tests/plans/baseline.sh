@@ -11,6 +11,10 @@ pair_test baseline/rping 120 "rping -s -a $IP -C 20 -v" "rping -c -a $IP -C 20 -
 for t in write_bw read_bw send_bw atomic_bw write_lat; do
 	pair_test "baseline/ib_$t" 180 "ib_$t -d $D -x $G -n 200" "ib_$t -d $D -x $G -n 200 $IP"
 done
-tests/peers/pyverbs test_device test_pd test_mr test_cq test_qp test_srq test_atomic test_rdmacm test_addr
+# test_resize_cq shrinks the CQ below the number of sends it just posted,
+# racing their completions on a software device: it fails at random on the
+# stock module too (seen in this testbed), so it cannot compare the two.
+tests/peers/pyverbs --skip "test_cq.CQTest.test_resize_cq=races its own completions on rxe (stock too)" \
+	test_device test_pd test_mr test_cq test_qp test_srq test_atomic test_rdmacm test_addr
 # Verdicts are in the RESULT lines; the exit code reports only the guest.
 exit 0
