@@ -176,4 +176,44 @@ TEST_F(reg, reg_time_independent_of_size)
 	EXPECT_LT(huge, 10 * small + 50000000ull);
 }
 
+/*
+ * The 8 GiB MR works where the guest has no memory to back all of it: RDMA
+ * writes near its start and near its end land exactly, and only the pages
+ * touched are brought in.
+ */
+TEST_F(reg, huge_odp_mr_usable_at_both_ends)
+{
+	const uint64_t offs[2] = { 123, HUGE_LEN - 2 * ODP_MSG_LEN - 4567 };
+	struct odp_rc_pair rc;
+	struct ibv_mr *mr, *smr;
+	uint8_t *src;
+	long rss0;
+	int i;
+
+	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &rc, NULL));
+	src = odp_map_fresh(ODP_BUF_LEN);
+	ASSERT_NE(NULL, src);
+	odp_fill(src, ODP_BUF_LEN, 0x8e1b, 0);
+	smr = odp_reg_pinned(self->dev.pd, src, ODP_BUF_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, smr);
+	mr = odp_reg(self->dev.pd, self->huge, HUGE_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	rss0 = odp_proc_status_kb("VmRSS");
+	for (i = 0; i < 2; i++) {
+		uint8_t *dst = (uint8_t *)self->huge + offs[i];
+
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  odp_rdma_sync(&rc, IBV_WR_RDMA_WRITE, src + ODP_SRC_OFF, ODP_MSG_LEN,
+					smr->lkey, (uintptr_t)dst, mr->rkey));
+		EXPECT_EQ(-1,
+			  odp_check(dst, ODP_MSG_LEN, 0x8e1b, ODP_SRC_OFF, "written into 8 GiB"));
+	}
+	TH_LOG("VmRSS %ld -> %ld kB", rss0, odp_proc_status_kb("VmRSS"));
+	EXPECT_GT(rss0 + 16 * 1024, odp_proc_status_kb("VmRSS"));
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(smr);
+	odp_unmap(src, ODP_BUF_LEN);
+	odp_rc_pair_destroy(&rc);
+}
+
 TEST_HARNESS_MAIN
