@@ -196,10 +196,10 @@ static int fresh_pair(FIXTURE_DATA(inval) * self)
 static bool counters_grew(const struct odp_counters *c0, const struct odp_counters *c1,
 			  uint64_t min_pages)
 {
-	odp_log("invalidations +%" PRIu64 ", pages invalidated +%" PRIu64 " (want > 0, >= %" PRIu64
-		")",
-		c1->invalidations - c0->invalidations,
-		c1->pages_invalidated - c0->pages_invalidated, min_pages);
+	odp_log("invalidations %" PRIu64 " -> %" PRIu64 ", pages invalidated %" PRIu64
+		" -> %" PRIu64 " (want more, by >= %" PRIu64 " pages)",
+		c0->invalidations, c1->invalidations, c0->pages_invalidated, c1->pages_invalidated,
+		min_pages);
 	return c1->invalidations > c0->invalidations &&
 	       c1->pages_invalidated >= c0->pages_invalidated + min_pages;
 }

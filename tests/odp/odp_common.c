@@ -883,33 +883,57 @@ int odp_wait_qp_state(struct ibv_qp *qp, enum ibv_qp_state state)
 
 /* ---- counters ---- */
 
+/* 0 with *v, -ENOENT if the file is missing, -EIO if it holds no number. */
+static int read_counter_file(const char *path, uint64_t *v)
+{
+	unsigned long long x;
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -ENOENT;
+	ok = fscanf(f, "%llu", &x) == 1;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*v = x;
+	return 0;
+}
+
 static int read_counter(const struct odp_dev *d, const char *name, uint64_t *v)
 {
 	char path[256];
-	unsigned long long x;
-	FILE *f;
-	int ok;
+	int ret;
 
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%u/hw_counters/%s", d->name,
 		 d->port, name);
-	f = fopen(path, "re");
-	if (!f) {
+	ret = read_counter_file(path, v);
+	if (ret == -ENOENT) {
 		snprintf(path, sizeof(path), "/sys/class/infiniband/%s/hw_counters/%s", d->name,
 			 name);
-		f = fopen(path, "re");
+		ret = read_counter_file(path, v);
 	}
-	if (!f) {
+	if (ret == -ENOENT)
 		odp_log("ODP counter %s missing (no hw_counters/%s on %s)", name, name, d->name);
-		return -ENOENT;
-	}
-	ok = fscanf(f, "%llu", &x) == 1;
-	fclose(f);
-	if (!ok) {
+	else if (ret)
 		odp_log("ODP counter %s unreadable", name);
-		return -EIO;
-	}
-	*v = x;
-	return 0;
+	return ret;
+}
+
+/*
+ * The core caches hw_counters for "lifespan" ms (12 ms by default) after
+ * each refresh: wait that long so the values read are taken now.
+ */
+static void wait_counters_lifespan(const struct odp_dev *d)
+{
+	uint64_t ms = 20;
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%u/hw_counters/lifespan",
+		 d->name, d->port);
+	if (read_counter_file(path, &ms))
+		ms = 20;
+	sleep_us((long)(ms + 5) * 1000);
 }
 
 int odp_counters_read(const struct odp_dev *d, struct odp_counters *c)
@@ -917,6 +941,7 @@ int odp_counters_read(const struct odp_dev *d, struct odp_counters *c)
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	wait_counters_lifespan(d);
 	ret = read_counter(d, "odp_faults", &c->faults);
 	if (!ret)
 		ret = read_counter(d, "odp_pages_faulted", &c->pages_faulted);

@@ -187,7 +187,10 @@ struct odp_counters {
 	uint64_t pages_invalidated;
 };
 
-/* 0, or -ENOENT (logged) if a counter is missing. */
+/*
+ * 0, or -ENOENT (logged) if a counter is missing.  Waits out the core's
+ * hw_counters cache (its "lifespan", ~12 ms) first, so values are current.
+ */
 int odp_counters_read(const struct odp_dev *d, struct odp_counters *c);
 
 #endif /* ODP_COMMON_H */
