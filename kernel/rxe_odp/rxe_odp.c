@@ -2,13 +2,19 @@
 /*
  * On-Demand Paging for rxe.
  *
- * An ODP MR pins nothing.  Its umem is an ib_umem_odp whose dma_list has
- * one entry per umem page (PAGE_SIZE, or the huge page size for
- * IB_ACCESS_HUGETLB): zero while the page is not mirrored, otherwise the
- * page's "DMA address" with ODP_READ_ALLOWED_BIT / ODP_WRITE_ALLOWED_BIT in
- * its low bits.  rxe has no DMA device (ib_uses_virt_dma()), so that address
- * is the page's kernel virtual address and rxe reads and writes the page
- * through it.
+ * An ODP MR pins nothing, and registering one costs the same whatever its
+ * size: the MR's umem is an implicit ib_umem_odp (an anchor with no page
+ * lists and no notifier), and each RXE_ODP_CHILD_SIZE-aligned chunk of the
+ * range gets its own child ib_umem_odp - page lists plus an mmu interval
+ * notifier over the chunk - the first time rxe touches the chunk.  An
+ * IB_ACCESS_HUGETLB MR (children are PAGE_SIZE only) is instead one
+ * ib_umem_odp over the whole range, made at registration.
+ *
+ * A child's (or the HUGETLB umem's) dma_list has one entry per umem page:
+ * zero while the page is not mirrored, otherwise the page's "DMA address"
+ * with ODP_READ_ALLOWED_BIT / ODP_WRITE_ALLOWED_BIT in its low bits.  rxe
+ * has no DMA device (ib_uses_virt_dma()), so that address is the page's
+ * kernel virtual address and rxe reads and writes the page through it.
  *
  * Every rxe access to an ODP MR goes through rxe_odp_map_range_and_lock():
  * it looks the range up in dma_list under umem_mutex and, on a missing page
@@ -19,7 +25,14 @@
  *
  * Locking
  * -------
- * umem_odp->umem_mutex (mutex; one per ODP MR)
+ * odp->children_lock (mutex; one per ODP MR)
+ *	Serialises creating a chunk's child umem (lookups are lockless:
+ *	children are only freed at dereg, when nothing can reach the MR).
+ *	Held across ib_umem_odp_alloc_child(), which allocates with
+ *	GFP_KERNEL and inserts the child's notifier (taking mmap_lock for
+ *	write the first time the mm gets a notifier).  Taken by rxe tasks
+ *	only, never together with a umem_mutex, never by the notifier.
+ * umem_odp->umem_mutex (mutex; one per child, or per HUGETLB MR)
  *	Guards dma_list and npages, and orders faults against invalidations
  *	(mmu_interval_read_retry() is checked under it).  Held while rxe
  *	copies to or from, or does an atomic on, mirrored pages, and by the
@@ -37,7 +50,8 @@
  *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
  *	with umem_mutex NOT held; umem_mutex is taken after it is dropped.
  *
- * Order: mmap_lock -> umem_mutex -> rxe_atomic_ops_lock.
+ * Order: children_lock -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock,
+ * where children_lock is always dropped before umem_mutex is taken.
  *
  * rxe's own locks - qp->state_lock, the task lock, the SRQ consumer lock,
  * the MR pool xarray lock (lookups use RCU and a reference) - are never held
@@ -50,7 +64,9 @@
 #include <linux/libnvdimm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/sizes.h>
+#include <linux/xarray.h>
 
 #include "rxe.h"
 #include "rxe_loc.h"
@@ -66,6 +82,36 @@ MODULE_VERSION(RXE_ODP_VERSION "-odp");
 
 /* Copies and flushes fault and lock at most this much at a time. */
 #define RXE_ODP_CHUNK_SIZE SZ_1M
+
+/* Each aligned chunk of this size gets its own child umem on first use. */
+#define RXE_ODP_CHILD_SHIFT 26
+#define RXE_ODP_CHILD_SIZE BIT_ULL(RXE_ODP_CHILD_SHIFT)
+
+/**
+ * struct rxe_odp_mr - the ODP side of one MR, the private of its umem
+ * @root: the MR's umem (mr->umem): implicit if @chunked, else the
+ *	HUGETLB umem that mirrors the whole range
+ * @chunked: the range is mirrored by children created on demand
+ * @children: chunk index -> child umem
+ * @children_lock: serialises creating children
+ * @mm: the registering mm, grabbed so children can be made from it
+ * @start: first page of the range
+ * @end: page after the range
+ */
+struct rxe_odp_mr {
+	struct ib_umem_odp *root;
+	bool chunked;
+	struct xarray children;
+	struct mutex children_lock; /* see Locking above */
+	struct mm_struct *mm;
+	u64 start;
+	u64 end;
+};
+
+static struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
+{
+	return to_ib_umem_odp(mr->umem)->private;
+}
 
 static void rxe_odp_count(struct ib_umem_odp *umem_odp,
 			  enum rxe_counters events, enum rxe_counters pages,
@@ -88,6 +134,132 @@ static void rxe_odp_count(struct ib_umem_odp *umem_odp,
 static u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
 {
 	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/*
+ * rxe_odp_invalidate - the mmu interval notifier's invalidate callback
+ * @mni: the notifier of the MR's umem
+ * @range: what changes in the CPU page tables
+ * @cur_seq: the sequence number to publish
+ *
+ * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
+ * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex, which
+ * also waits out any copy or atomic in progress on the MR.
+ * Return: false if the range may not block (we would have to sleep on
+ * umem_mutex), else true once the range is no longer mirrored.
+ */
+static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
+			       const struct mmu_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	struct ib_umem_odp *umem_odp =
+		container_of(mni, struct ib_umem_odp, notifier);
+	unsigned long start, end;
+	int mapped;
+
+	if (!mmu_notifier_range_blockable(range))
+		return false;
+
+	mutex_lock(&umem_odp->umem_mutex);
+
+	/*
+	 * 1. Publish the new sequence first, under umem_mutex: a fault that
+	 * ran hmm_range_fault() before this change then fails
+	 * mmu_interval_read_retry() when it gets umem_mutex, and faults
+	 * again instead of mapping pages that are going away.
+	 */
+	mmu_interval_set_seq(mni, cur_seq);
+
+	/*
+	 * 2. A dying umem has nothing mirrored: ib_umem_odp_release() unmaps
+	 * everything under umem_mutex before it removes the notifier, and
+	 * a fresh umem has faulted nothing yet.  Nothing to unmap or count.
+	 */
+	if (!umem_odp->npages)
+		goto out_unlock;
+
+	/*
+	 * 3. Unmap the overlap.  No copy or atomic is running (they hold
+	 * umem_mutex), and later ones find dma_list cleared and fault again,
+	 * after the CPU page tables have changed.
+	 */
+	start = max_t(u64, ib_umem_start(umem_odp), range->start);
+	end = min_t(u64, ib_umem_end(umem_odp), range->end);
+	if (start >= end)
+		goto out_unlock;
+
+	mapped = umem_odp->npages;
+	ib_umem_odp_unmap_dma_pages(umem_odp, start, end);
+	if (umem_odp->npages != mapped)
+		rxe_odp_count(umem_odp, RXE_CNT_ODP_INVALIDATIONS,
+			      RXE_CNT_ODP_PAGES_INVALIDATED,
+			      mapped - umem_odp->npages);
+
+out_unlock:
+	mutex_unlock(&umem_odp->umem_mutex);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops rxe_odp_mn_ops = {
+	.invalidate = rxe_odp_invalidate,
+};
+
+/*
+ * rxe_odp_umem_for - the umem that mirrors a user address
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the MR
+ * @end: set to the end of that umem's range
+ *
+ * For a chunked MR, creates the chunk's child umem on first use.
+ * Context: rxe task, may sleep.  Takes odp->children_lock to create a
+ * child; must be called without umem_mutex held.
+ * Return: the umem; ERR_PTR(-ENOMEM); ERR_PTR(-EFAULT) if the owning mm
+ * is gone; another error of ib_umem_odp_alloc_child().
+ */
+static struct ib_umem_odp *rxe_odp_umem_for(struct rxe_odp_mr *odp, u64 va,
+					    u64 *end)
+{
+	struct ib_umem_odp *child;
+	unsigned long idx;
+	u64 first;
+	int err;
+
+	if (!odp->chunked) {
+		*end = ib_umem_end(odp->root);
+		return odp->root;
+	}
+
+	idx = (va >> RXE_ODP_CHILD_SHIFT) - (odp->start >> RXE_ODP_CHILD_SHIFT);
+	first = max_t(u64, odp->start, va & ~(RXE_ODP_CHILD_SIZE - 1));
+	*end = min_t(u64, odp->end,
+		     (va & ~(RXE_ODP_CHILD_SIZE - 1)) + RXE_ODP_CHILD_SIZE);
+
+	child = xa_load(&odp->children, idx);
+	if (child)
+		return child;
+
+	mutex_lock(&odp->children_lock);
+	child = xa_load(&odp->children, idx);
+	if (child)
+		goto out_unlock;
+
+	child = ib_umem_odp_alloc_child(odp->root, first, *end - first,
+					&rxe_odp_mn_ops);
+	if (IS_ERR(child))
+		goto out_unlock;
+
+	err = xa_err(xa_store(&odp->children, idx, child, GFP_KERNEL));
+	if (err)
+		goto err_release_child;
+
+out_unlock:
+	mutex_unlock(&odp->children_lock);
+	return child;
+
+err_release_child:
+	mutex_unlock(&odp->children_lock);
+	ib_umem_odp_release(child);
+	return ERR_PTR(err);
 }
 
 /*
@@ -281,7 +453,8 @@ static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
  * @length: bytes, > 0
  * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
  *
- * Context: rxe task, may sleep.  Takes and drops umem_mutex per chunk.
+ * Context: rxe task, may sleep.  Takes and drops umem_mutex per chunk
+ * (and children_lock when a chunk's child is created).
  * Return: 0; -EFAULT if a page cannot be mirrored with the needed access
  * (the callers report a local protection error for an lkey, a remote
  * access error for an rkey); -EBUSY; -ENOMEM.
@@ -289,13 +462,19 @@ static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
 int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 		    unsigned int length, enum rxe_mr_copy_dir dir)
 {
-	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	u64 va = rxe_odp_iova_to_va(mr, iova);
+	struct ib_umem_odp *umem_odp;
 	unsigned int bytes;
+	u64 end;
 	int err;
 
 	while (length) {
-		bytes = min_t(unsigned int, length, RXE_ODP_CHUNK_SIZE);
+		umem_odp = rxe_odp_umem_for(odp, va, &end);
+		if (IS_ERR(umem_odp))
+			return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
+		bytes = min_t(u64, min_t(u64, length, RXE_ODP_CHUNK_SIZE),
+			      end - va);
 
 		err = rxe_odp_map_range_and_lock(umem_odp, va, bytes,
 						 dir == RXE_TO_MR_OBJ);
@@ -321,22 +500,24 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
  * rxe_odp_atomic_begin_and_lock - find and lock the u64 of an atomic
  * @mr: ODP MR, referenced by the caller
  * @iova: target of the atomic
+ * @umem: set to the umem that mirrors it
  * @page: set to the mirrored page holding it
  * @offset: set to its offset in @page
  *
  * Context: rxe task, may sleep.
- * Locks: returns RESPST_NONE with umem_mutex held and the u64 mirrored
- * writable; any other state with nothing held.
+ * Locks: returns RESPST_NONE with (*@umem)->umem_mutex held and the u64
+ * mirrored writable; any other state with nothing held.
  * Return: RESPST_NONE; RESPST_ERR_RKEY_VIOLATION if the u64 is outside the
  * MR or cannot be mirrored writable; RESPST_ERR_MISALIGNED_ATOMIC.
  */
 static enum resp_states
-rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova, struct page **page,
+rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova,
+			      struct ib_umem_odp **umem, struct page **page,
 			      unsigned int *offset)
-	__acquires(&to_ib_umem_odp(mr->umem)->umem_mutex)
+	__acquires(&(*umem)->umem_mutex)
 {
-	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
-	u64 va;
+	struct ib_umem_odp *umem_odp;
+	u64 va, end;
 
 	if (mr_check_range(mr, iova, sizeof(u64))) {
 		rxe_dbg_mr(mr, "iova out of range\n");
@@ -349,9 +530,15 @@ rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova, struct page **page,
 		return RESPST_ERR_MISALIGNED_ATOMIC;
 	}
 
+	/* aligned, so inside one page and so one umem */
+	umem_odp = rxe_odp_umem_for(rxe_odp_mr(mr), va, &end);
+	if (IS_ERR(umem_odp))
+		return RESPST_ERR_RKEY_VIOLATION;
+
 	if (rxe_odp_map_range_and_lock(umem_odp, va, sizeof(u64), true))
 		return RESPST_ERR_RKEY_VIOLATION;
 
+	*umem = umem_odp;
 	*page = __rxe_odp_page(umem_odp, va,
 			       ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT,
 			       offset);
@@ -382,7 +569,7 @@ err_unlock:
 int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 			 u64 swap_add, u64 *orig_val)
 {
-	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	struct ib_umem_odp *umem_odp;
 	enum resp_states state;
 	unsigned int offset;
 	struct page *page;
@@ -390,7 +577,8 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 	u8 *kva;
 	u64 value;
 
-	state = rxe_odp_atomic_begin_and_lock(mr, iova, &page, &offset);
+	state = rxe_odp_atomic_begin_and_lock(mr, iova, &umem_odp, &page,
+					      &offset);
 	if (state != RESPST_NONE)
 		return state;
 
@@ -426,13 +614,14 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
  */
 int rxe_odp_mr_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 {
-	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	struct ib_umem_odp *umem_odp;
 	enum resp_states state;
 	unsigned int offset;
 	struct page *page;
 	u8 *kva;
 
-	state = rxe_odp_atomic_begin_and_lock(mr, iova, &page, &offset);
+	state = rxe_odp_atomic_begin_and_lock(mr, iova, &umem_odp, &page,
+					      &offset);
 	if (state != RESPST_NONE)
 		return state;
 
@@ -508,13 +697,19 @@ static int __rxe_odp_flush_pmem(struct ib_umem_odp *umem_odp, u64 va,
  */
 int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
 {
-	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	u64 va = rxe_odp_iova_to_va(mr, iova);
+	struct ib_umem_odp *umem_odp;
 	unsigned int bytes;
+	u64 end;
 	int err;
 
 	while (length) {
-		bytes = min_t(unsigned int, length, RXE_ODP_CHUNK_SIZE);
+		umem_odp = rxe_odp_umem_for(odp, va, &end);
+		if (IS_ERR(umem_odp))
+			return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
+		bytes = min_t(u64, min_t(u64, length, RXE_ODP_CHUNK_SIZE),
+			      end - va);
 
 		err = rxe_odp_map_range_and_lock(umem_odp, va, bytes, false);
 		if (err)
@@ -532,72 +727,41 @@ int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
 }
 
 /*
- * rxe_odp_invalidate - the mmu interval notifier's invalidate callback
- * @mni: the notifier of the MR's umem
- * @range: what changes in the CPU page tables
- * @cur_seq: the sequence number to publish
+ * rxe_odp_root_get - the umem an ODP MR hangs off
  *
- * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
- * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex, which
- * also waits out any copy or atomic in progress on the MR.
- * Return: false if the range may not block (we would have to sleep on
- * umem_mutex), else true once the range is no longer mirrored.
+ * A HUGETLB MR gets one ib_umem_odp over the whole range now (children are
+ * PAGE_SIZE only); any other MR an implicit umem, an anchor with no lists
+ * and no notifier, whose children are made on first access.
+ * Context: process context (reg_user_mr verb).
+ * Return: the umem or ERR_PTR(): -EINVAL (empty range), -EOVERFLOW, and
+ * the errors of ib_umem_odp_get() / ib_umem_odp_alloc_implicit().
  */
-static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
-			       const struct mmu_notifier_range *range,
-			       unsigned long cur_seq)
+static struct ib_umem_odp *rxe_odp_root_get(struct rxe_dev *rxe, u64 start,
+					    u64 length, int access)
 {
-	struct ib_umem_odp *umem_odp =
-		container_of(mni, struct ib_umem_odp, notifier);
-	unsigned long start, end;
-	int mapped;
+	struct ib_umem_odp *root;
+	u64 end;
 
-	if (!mmu_notifier_range_blockable(range))
-		return false;
+	if (access & IB_ACCESS_HUGETLB)
+		return ib_umem_odp_get(&rxe->ib_dev, start, length, access,
+				       &rxe_odp_mn_ops);
 
-	mutex_lock(&umem_odp->umem_mutex);
+	if (!length)
+		return ERR_PTR(-EINVAL);
+	if (check_add_overflow(start, length, &end) ||
+	    end > U64_MAX - PAGE_SIZE)
+		return ERR_PTR(-EOVERFLOW);
 
-	/*
-	 * 1. Publish the new sequence first, under umem_mutex: a fault that
-	 * ran hmm_range_fault() before this change then fails
-	 * mmu_interval_read_retry() when it gets umem_mutex, and faults
-	 * again instead of mapping pages that are going away.
-	 */
-	mmu_interval_set_seq(mni, cur_seq);
+	root = ib_umem_odp_alloc_implicit(&rxe->ib_dev, access);
+	if (IS_ERR(root))
+		return root;
 
-	/*
-	 * 2. A dying umem has nothing mirrored: ib_umem_odp_release() unmaps
-	 * everything under umem_mutex before it removes the notifier, and
-	 * a fresh umem has faulted nothing yet.  Nothing to unmap or count.
-	 */
-	if (!umem_odp->npages)
-		goto out_unlock;
+	/* an implicit umem has no range of its own: record the MR's */
+	root->umem.address = start;
+	root->umem.length = length;
 
-	/*
-	 * 3. Unmap the overlap.  No copy or atomic is running (they hold
-	 * umem_mutex), and later ones find dma_list cleared and fault again,
-	 * after the CPU page tables have changed.
-	 */
-	start = max_t(u64, ib_umem_start(umem_odp), range->start);
-	end = min_t(u64, ib_umem_end(umem_odp), range->end);
-	if (start >= end)
-		goto out_unlock;
-
-	mapped = umem_odp->npages;
-	ib_umem_odp_unmap_dma_pages(umem_odp, start, end);
-	if (umem_odp->npages != mapped)
-		rxe_odp_count(umem_odp, RXE_CNT_ODP_INVALIDATIONS,
-			      RXE_CNT_ODP_PAGES_INVALIDATED,
-			      mapped - umem_odp->npages);
-
-out_unlock:
-	mutex_unlock(&umem_odp->umem_mutex);
-	return true;
+	return root;
 }
-
-static const struct mmu_interval_notifier_ops rxe_odp_mn_ops = {
-	.invalidate = rxe_odp_invalidate,
-};
 
 /**
  * rxe_odp_mr_init_user - register an explicit ODP MR
@@ -607,18 +771,22 @@ static const struct mmu_interval_notifier_ops rxe_odp_mn_ops = {
  * @access: IB_ACCESS_* flags, including IB_ACCESS_ON_DEMAND
  * @mr: MR initialised by rxe_mr_init(), not yet in the pool index
  *
- * Pins nothing and builds no page list: ib_umem_odp_get() only records
- * the range and inserts our interval notifier on the caller's mm.
+ * Pins nothing and builds no page list.  Except for HUGETLB MRs, nothing is
+ * allocated per page either, so registration costs the same whatever the
+ * size: page lists and notifiers come with each chunk's child umem, the
+ * first time rxe touches the chunk.
  *
  * Context: process context (reg_user_mr verb).  No lock held or taken.
  * Return: 0; -EOPNOTSUPP for implicit ODP (the whole address space) or a
- * device without virtual DMA; the errors of ib_umem_odp_get() (-ENOMEM,
- * -EINVAL, -EOVERFLOW, ...).
+ * device without virtual DMA; -ENOMEM; -EINVAL; -EOVERFLOW; the errors of
+ * ib_umem_odp_get().
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 			 struct rxe_mr *mr)
 {
-	struct ib_umem_odp *umem_odp;
+	struct ib_umem_odp *root;
+	struct rxe_odp_mr *odp;
+	int err;
 
 	/* dma_list must hold kernel addresses for rxe to copy through. */
 	if (WARN_ON_ONCE(!ib_uses_virt_dma(&rxe->ib_dev)))
@@ -629,39 +797,67 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 		return -EOPNOTSUPP;
 	}
 
-	umem_odp = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
-				   &rxe_odp_mn_ops);
-	if (IS_ERR(umem_odp)) {
-		rxe_dbg_mr(mr, "ib_umem_odp_get failed, err = %ld\n",
-			   PTR_ERR(umem_odp));
-		return PTR_ERR(umem_odp);
+	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
+	if (!odp)
+		return -ENOMEM;
+
+	root = rxe_odp_root_get(rxe, start, length, access);
+	if (IS_ERR(root)) {
+		err = PTR_ERR(root);
+		rxe_dbg_mr(mr, "cannot make the ODP umem, err = %d\n", err);
+		goto err_free_odp;
 	}
 
-	mr->umem = &umem_odp->umem;
+	odp->root = root;
+	odp->chunked = root->is_implicit_odp;
+	xa_init(&odp->children);
+	mutex_init(&odp->children_lock);
+	odp->start = ALIGN_DOWN(start, PAGE_SIZE);
+	odp->end = ALIGN(start + length, PAGE_SIZE);
+	odp->mm = current->mm;
+	mmgrab(odp->mm);
+	root->private = odp;
+
+	mr->umem = &root->umem;
 	mr->ibmr.type = IB_MR_TYPE_USER;
 	mr->state = RXE_MR_STATE_VALID;
 
 	return 0;
+
+err_free_odp:
+	kfree(odp);
+	return err;
 }
 
 /**
- * rxe_odp_mr_release - release an ODP MR's umem
+ * rxe_odp_mr_release - release an ODP MR's umems
  * @mr: ODP MR being cleaned up
  *
  * Called from rxe_mr_cleanup(): the MR is out of the pool index and every
- * reference is gone, so no rxe task can reach it any more.  An invalidation
- * still running is serialised by umem_mutex inside ib_umem_odp_release(),
- * which unmaps every page (dirtying those mapped writable) and then removes
- * the notifier, waiting for a callback in progress to return.
+ * reference is gone, so no rxe task can reach it (or create a child) any
+ * more.  An invalidation still running is serialised by umem_mutex inside
+ * ib_umem_odp_release(), which unmaps every page of a umem (dirtying those
+ * mapped writable) and then removes its notifier, waiting for a callback in
+ * progress to return.  Children go first, the root last.
  *
- * Context: process context, may sleep.  Must not hold umem_mutex.
+ * Context: process context, may sleep.  Must not hold any ODP lock.
  */
 void rxe_odp_mr_release(struct rxe_mr *mr)
 {
-	struct ib_umem_odp *umem_odp = to_ib_umem_odp(mr->umem);
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
+	struct ib_umem_odp *child;
+	unsigned long idx;
 
 	mr->umem = NULL;
-	ib_umem_odp_release(umem_odp);
+
+	xa_for_each(&odp->children, idx, child)
+		ib_umem_odp_release(child);
+	xa_destroy(&odp->children);
+
+	ib_umem_odp_release(odp->root);
+	mmdrop(odp->mm);
+	mutex_destroy(&odp->children_lock);
+	kfree(odp);
 }
 
 /**
