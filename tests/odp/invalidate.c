@@ -663,9 +663,15 @@ TEST_F_TIMEOUT(inval, swap_out_and_in, 900)
 
 	if (!have_swap())
 		SKIP(return, "no swap device");
+	/*
+	 * The mirror must still be full when reclaim comes: no NUMA scanner
+	 * sweeping it empty first; small pages only, for a page-exact count.
+	 */
+	ASSERT_EQ(0, odp_no_numa_balancing());
 	/* A bigger MR; its pages must be charged to the cgroup, so touch them after moving. */
 	region_teardown(self);
 	ASSERT_EQ(0, region_setup(self, SWAP_REGION_LEN));
+	ASSERT_EQ(0, madvise(self->r, self->len, MADV_NOHUGEPAGE));
 	ASSERT_EQ(0, cgroup_enter(self));
 	ASSERT_TRUE(warm(self, 1));
 

@@ -24,6 +24,8 @@ FIXTURE(lazy)
 
 FIXTURE_SETUP(lazy)
 {
+	/* Only the tests' own accesses may fault or invalidate. */
+	ASSERT_EQ(0, odp_no_numa_balancing());
 	ASSERT_EQ(0, odp_dev_open(&self->dev));
 	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, NULL));
 	/* The local source is ordinary pinned memory with the pattern. */

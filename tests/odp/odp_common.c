@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <numaif.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,15 @@ static long pagemap_count(const void *addr, size_t len, uint64_t bit)
 	}
 	close(fd);
 	return count;
+}
+
+int odp_no_numa_balancing(void)
+{
+	if (set_mempolicy(MPOL_LOCAL, NULL, 0)) {
+		odp_log("set_mempolicy(MPOL_LOCAL): %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 long odp_pages_present(const void *addr, size_t len)

@@ -90,6 +90,14 @@ void *odp_map_fresh(size_t len);
 void *odp_map_absent_filled(size_t len, uint64_t seed, uint64_t base);
 void odp_unmap(void *addr, size_t len);
 
+/*
+ * Keeps automatic NUMA balancing away from this process's memory (a task
+ * memory policy of MPOL_LOCAL, which the NUMA scanner skips): its periodic
+ * PROT_NONE sweeps invalidate ODP mirrors at random times, which tests that
+ * count faults or invalidations must not see.  0 or -errno.
+ */
+int odp_no_numa_balancing(void);
+
 /* Pages of [addr, addr+len) present / swapped out, from /proc/self/pagemap. */
 long odp_pages_present(const void *addr, size_t len);
 long odp_pages_swapped(const void *addr, size_t len);
