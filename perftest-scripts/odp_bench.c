@@ -1,0 +1,1394 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * odp_bench - micro-benchmarks of On-Demand Paging memory regions on one
+ * rxe device, with both ends of an RC connection on that device (loopback).
+ *
+ * Sections (run in the order given; default: all):
+ *   check     a correctness gate: unaligned multi-packet RDMA write and read
+ *             between fresh ODP buffers, every byte and the guard bytes
+ *             around them checked
+ *   reg       registration (and deregistration) time against size, ODP vs
+ *             pinned, over fresh anonymous memory
+ *   cold      RDMA write and read bandwidth into memory nobody has touched
+ *             (a fresh mapping per pass), into memory dropped with
+ *             MADV_DONTNEED before each pass, and warm, ODP vs pinned
+ *   fault     latency of an 8-byte RDMA write into one absent page, and of
+ *             one large write over an absent range
+ *   storm     write bandwidth while another thread MADV_DONTNEEDs random
+ *             chunks of the target region (a shared memfd mapping, so the
+ *             data survives and can be checked)
+ *   prefetch  ibv_advise_mr(PREFETCH_WRITE, FLUSH) before a cold write
+ *
+ * Every pass that moves data fills its source with a pattern that depends
+ * on the seed of that pass and on the byte's offset, and checks every byte
+ * of the destination afterwards: a figure from a pass whose data is wrong
+ * is reported with note "check_failed".
+ *
+ * Output: CSV rows (config,bench,case,size,metric,rep,value,unit,note) to
+ * --csv FILE (appended) or stdout; one "PROGRESS ..." line per benchmark
+ * and per-pass detail lines on stderr.
+ *
+ * Pinned registrations are bounded the way an ordinary user is bounded:
+ * CAP_IPC_LOCK is dropped and RLIMIT_MEMLOCK is set to what this machine
+ * can pin (3/4 of MemAvailable at start, or --pin-limit), so a pinned
+ * registration larger than that is refused by the kernel (ENOMEM) and
+ * reported as failed, instead of driving the guest into the OOM killer.
+ * ODP registrations pin nothing and are not subject to that limit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <infiniband/verbs.h>
+#include <linux/capability.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096ul
+#define MIB (1ul << 20)
+#define CQ_DEPTH 512
+#define SQ_DEPTH 128
+#define POLL_BATCH 16
+
+#define ACCESS_RW \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ)
+
+/* ---- options ---- */
+
+struct opts {
+	const char *dev;
+	int gid_index;
+	const char *config; /* first CSV column: what the module was set to */
+	const char *csv;
+	int reps;
+	size_t reg_sizes[32];
+	int n_reg_sizes;
+	size_t cold_size;
+	size_t msg;
+	int depth;
+	int fault_samples;
+	size_t fault_range;
+	size_t storm_size;
+	size_t storm_chunk;
+	long storm_intervals_us[8];
+	int n_storm_intervals;
+	size_t prefetch_size;
+	size_t pin_limit;
+	int timeout_s;
+};
+
+static struct opts o = {
+	.dev = "rxe0",
+	.gid_index = -1,
+	.config = "default",
+	.reps = 3,
+	.cold_size = 64 * MIB,
+	.msg = 64 * 1024,
+	.depth = 64,
+	.fault_samples = 32,
+	.fault_range = 4 * MIB,
+	.storm_size = 32 * MIB,
+	.storm_chunk = 64 * 1024,
+	.prefetch_size = 64 * MIB,
+	.timeout_s = 120,
+};
+
+static FILE *csv;
+static bool have_counters;
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static const char *size_str(size_t v, char *buf, size_t n)
+{
+	if (v && !(v % (1ul << 30)))
+		snprintf(buf, n, "%zuG", v >> 30);
+	else if (v && !(v % MIB))
+		snprintf(buf, n, "%zuM", v >> 20);
+	else if (v && !(v % 1024))
+		snprintf(buf, n, "%zuK", v >> 10);
+	else
+		snprintf(buf, n, "%zu", v);
+	return buf;
+}
+
+/* One CSV row; value NAN leaves the value empty (see note). */
+static void row(const char *bench, const char *cse, size_t size, const char *metric, int rep,
+		double value, const char *unit, const char *note)
+{
+	fprintf(csv, "%s,%s,%s,%zu,%s,%d,", o.config, bench, cse, size, metric, rep);
+	if (!isnan(value))
+		fprintf(csv, "%.6g", value);
+	fprintf(csv, ",%s,%s\n", unit, note ? note : "");
+	fflush(csv);
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= MIB; end++; break;
+	case 'g': case 'G': v *= 1ul << 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* ---- position-dependent data ---- */
+
+/* splitmix64's finaliser over (seed, index of the 8-byte word). */
+static inline uint64_t pat_word(uint64_t seed, uint64_t word)
+{
+	uint64_t z = seed + (word + 1) * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint8_t pat_byte(uint64_t seed, uint64_t off)
+{
+	return (uint8_t)(pat_word(seed, off >> 3) >> ((off & 7) * 8));
+}
+
+/* buf[i] = pattern byte at offset base + i. */
+static void fill(void *buf, size_t len, uint64_t seed, uint64_t base)
+{
+	uint8_t *b = buf;
+	size_t i = 0;
+
+	if (!(((uintptr_t)buf | base) & 7)) {
+		uint64_t *w = buf;
+
+		for (; i + 8 <= len; i += 8)
+			w[i / 8] = pat_word(seed, (base + i) >> 3); /* little endian */
+	}
+	for (; i < len; i++)
+		b[i] = pat_byte(seed, base + i);
+}
+
+/* Number of bytes that differ from the pattern; the first is logged. */
+static size_t check(const void *buf, size_t len, uint64_t seed, uint64_t base, const char *what)
+{
+	const uint8_t *b = buf;
+	size_t i = 0, bad = 0, first = SIZE_MAX;
+
+	if (!(((uintptr_t)buf | base) & 7)) {
+		const uint64_t *w = buf;
+
+		for (; i + 8 <= len; i += 8) {
+			if (w[i / 8] == pat_word(seed, (base + i) >> 3))
+				continue;
+			for (size_t j = i; j < i + 8; j++) {
+				if (b[j] != pat_byte(seed, base + j)) {
+					if (first == SIZE_MAX)
+						first = j;
+					bad++;
+				}
+			}
+		}
+	}
+	for (; i < len; i++) {
+		if (b[i] != pat_byte(seed, base + i)) {
+			if (first == SIZE_MAX)
+				first = i;
+			bad++;
+		}
+	}
+	if (bad)
+		logf_("  %s: DATA CHECK FAILED: %zu of %zu bytes wrong, first at offset %zu "
+		      "(got 0x%02x, want 0x%02x)",
+		      what, bad, len, first, b[first], pat_byte(seed, base + first));
+	return bad;
+}
+
+static uint64_t seed_counter = 0x5eed;
+static uint64_t next_seed(void)
+{
+	return ++seed_counter * 0x2545f4914f6cdd1dull;
+}
+
+/* ---- the device, loopback RC pair ---- */
+
+struct dev {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_device_attr attr;
+	struct ibv_port_attr port;
+	union ibv_gid gid;
+	int gid_index;
+};
+
+struct pair {
+	struct ibv_cq *cq_a, *cq_b;
+	struct ibv_qp *a, *b; /* a posts, b is the remote end */
+};
+
+static struct dev dev;
+static struct pair qp;
+
+static int find_gid(void)
+{
+	for (int i = 0; i < dev.port.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+
+		if (ibv_query_gid_ex(dev.ctx, 1, i, &e, 0))
+			continue;
+		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && e.gid.raw[10] == 0xff &&
+		    e.gid.raw[11] == 0xff)
+			return i;
+	}
+	return -1;
+}
+
+static int dev_open(void)
+{
+	struct ibv_device **list;
+	int n = 0;
+
+	list = ibv_get_device_list(&n);
+	for (int i = 0; list && i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), o.dev))
+			dev.ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
+	if (!dev.ctx) {
+		logf_("odp_bench: cannot open RDMA device %s", o.dev);
+		return -1;
+	}
+	if (ibv_query_device(dev.ctx, &dev.attr) || ibv_query_port(dev.ctx, 1, &dev.port)) {
+		logf_("odp_bench: query %s: %s", o.dev, strerror(errno));
+		return -1;
+	}
+	dev.gid_index = o.gid_index >= 0 ? o.gid_index : find_gid();
+	if (dev.gid_index < 0 || ibv_query_gid(dev.ctx, 1, dev.gid_index, &dev.gid)) {
+		logf_("odp_bench: no RoCEv2 GID on %s", o.dev);
+		return -1;
+	}
+	dev.pd = ibv_alloc_pd(dev.ctx);
+	if (!dev.pd) {
+		logf_("odp_bench: ibv_alloc_pd: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int qp_connect(struct ibv_qp *q, uint32_t dest)
+{
+	int rd = dev.attr.max_qp_rd_atom, init_rd = dev.attr.max_qp_init_rd_atom;
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = ACCESS_RW | IBV_ACCESS_REMOTE_ATOMIC,
+	};
+
+	rd = rd > 16 ? 16 : rd < 1 ? 1 : rd;
+	init_rd = init_rd > 16 ? 16 : init_rd < 1 ? 1 : init_rd;
+	if (ibv_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				       IBV_QP_ACCESS_FLAGS))
+		return -errno;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = dev.port.active_mtu;
+	a.dest_qp_num = dest;
+	a.max_dest_rd_atomic = rd;
+	a.min_rnr_timer = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = dev.gid;
+	a.ah_attr.grh.sgid_index = dev.gid_index;
+	a.ah_attr.grh.hop_limit = 64;
+	a.ah_attr.port_num = 1;
+	if (ibv_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+				       IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+				       IBV_QP_MIN_RNR_TIMER))
+		return -errno;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 17; /* ~0.5 s: faults under TCG are slow, no spurious retries */
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = init_rd;
+	if (ibv_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT |
+				       IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+				       IBV_QP_MAX_QP_RD_ATOMIC))
+		return -errno;
+	return 0;
+}
+
+static void pair_destroy(void)
+{
+	if (qp.a)
+		ibv_destroy_qp(qp.a);
+	if (qp.b)
+		ibv_destroy_qp(qp.b);
+	if (qp.cq_a)
+		ibv_destroy_cq(qp.cq_a);
+	if (qp.cq_b)
+		ibv_destroy_cq(qp.cq_b);
+	memset(&qp, 0, sizeof(qp));
+}
+
+static int pair_create(void)
+{
+	struct ibv_qp_init_attr ia = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = SQ_DEPTH, .max_recv_wr = 16,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	int ret;
+
+	qp.cq_a = ibv_create_cq(dev.ctx, CQ_DEPTH, NULL, NULL, 0);
+	qp.cq_b = ibv_create_cq(dev.ctx, CQ_DEPTH, NULL, NULL, 0);
+	if (!qp.cq_a || !qp.cq_b)
+		goto err;
+	ia.send_cq = ia.recv_cq = qp.cq_a;
+	qp.a = ibv_create_qp(dev.pd, &ia);
+	ia.send_cq = ia.recv_cq = qp.cq_b;
+	qp.b = ibv_create_qp(dev.pd, &ia);
+	if (!qp.a || !qp.b)
+		goto err;
+	ret = qp_connect(qp.a, qp.b->qp_num);
+	if (!ret)
+		ret = qp_connect(qp.b, qp.a->qp_num);
+	if (ret) {
+		errno = -ret;
+		goto err;
+	}
+	return 0;
+err:
+	logf_("odp_bench: loopback RC pair on %s: %s", o.dev, strerror(errno));
+	pair_destroy();
+	return -1;
+}
+
+/* After an error completion the QPs are in the error state: start over. */
+static int pair_reset(void)
+{
+	pair_destroy();
+	return pair_create();
+}
+
+/*
+ * Streams total bytes as RDMA op (write or read) in messages of msg bytes,
+ * up to o.depth outstanding, from/to laddr (lkey) to/from raddr (rkey).
+ * Returns 0 with the time from the first post to the last completion in
+ * *ns, or -1 after an error (logged; the pair is reset).
+ */
+static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
+		  uint32_t rkey, size_t total, size_t msg, uint64_t *ns)
+{
+	size_t posted = 0, done = 0;
+	int inflight = 0, depth = o.depth < SQ_DEPTH ? o.depth : SQ_DEPTH;
+	uint64_t t0 = now_ns(), last = t0;
+	struct ibv_wc wc[POLL_BATCH];
+
+	while (done < total) {
+		while (inflight < depth && posted < total) {
+			size_t len = total - posted < msg ? total - posted : msg;
+			struct ibv_sge sge = {
+				.addr = (uintptr_t)laddr + posted,
+				.length = (uint32_t)len,
+				.lkey = lkey,
+			};
+			struct ibv_send_wr wr = {
+				.wr_id = posted,
+				.sg_list = &sge,
+				.num_sge = 1,
+				.opcode = op,
+				.send_flags = IBV_SEND_SIGNALED,
+			}, *bad;
+
+			wr.wr.rdma.remote_addr = raddr + posted;
+			wr.wr.rdma.rkey = rkey;
+			if (ibv_post_send(qp.a, &wr, &bad)) {
+				logf_("  ibv_post_send: %s", strerror(errno));
+				pair_reset();
+				return -1;
+			}
+			posted += len;
+			inflight++;
+		}
+		int n = ibv_poll_cq(qp.cq_a, POLL_BATCH, wc);
+
+		if (n < 0) {
+			logf_("  ibv_poll_cq failed");
+			pair_reset();
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			if (wc[i].status != IBV_WC_SUCCESS) {
+				logf_("  completion error: %s (wr at offset %" PRIu64 ")",
+				      ibv_wc_status_str(wc[i].status), wc[i].wr_id);
+				pair_reset();
+				return -1;
+			}
+			done += total - wc[i].wr_id < msg ? total - wc[i].wr_id : msg;
+			inflight--;
+		}
+		uint64_t t = now_ns();
+
+		if (n)
+			last = t;
+		else if (t - last > (uint64_t)o.timeout_s * 1000000000ull) {
+			logf_("  no completion for %d s (%zu of %zu bytes done)", o.timeout_s, done,
+			      total);
+			pair_reset();
+			return -1;
+		}
+	}
+	*ns = now_ns() - t0;
+	return 0;
+}
+
+/* ---- memory, registration, counters ---- */
+
+static void *map_fresh(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED) {
+		logf_("  mmap(%zu): %s", len, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static struct ibv_mr *reg(void *addr, size_t len, bool odp)
+{
+	struct ibv_mr *mr = ibv_reg_mr(dev.pd, addr, len,
+				       ACCESS_RW | (odp ? IBV_ACCESS_ON_DEMAND : 0));
+
+	if (!mr)
+		logf_("  %s ibv_reg_mr(%zu bytes): %s", odp ? "ODP" : "pinned", len,
+		      strerror(errno));
+	return mr;
+}
+
+struct counters {
+	uint64_t faults, pages_faulted, invalidations, pages_invalidated;
+};
+
+static const char *const counter_names[] = { "odp_faults", "odp_pages_faulted",
+					     "odp_invalidations", "odp_pages_invalidated" };
+
+static int read_counter(const char *name, uint64_t *v)
+{
+	char path[256];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s", o.dev,
+		 name);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%" SCNu64, v) == 1;
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+/* Reads the ODP counters (after the core's hw_counters cache expires). */
+static void counters(struct counters *c)
+{
+	uint64_t *v[] = { &c->faults, &c->pages_faulted, &c->invalidations,
+			  &c->pages_invalidated };
+
+	memset(c, 0, sizeof(*c));
+	if (!have_counters)
+		return;
+	sleep_ms(25);
+	for (int i = 0; i < 4; i++)
+		read_counter(counter_names[i], v[i]);
+}
+
+static void counter_rows(const char *bench, const char *cse, size_t size, int rep,
+			 const struct counters *a, const struct counters *b)
+{
+	if (!have_counters)
+		return;
+	row(bench, cse, size, "faults", rep, (double)(b->faults - a->faults), "count", NULL);
+	row(bench, cse, size, "pages_faulted", rep, (double)(b->pages_faulted - a->pages_faulted),
+	    "count", NULL);
+	row(bench, cse, size, "invalidations", rep,
+	    (double)(b->invalidations - a->invalidations), "count", NULL);
+}
+
+static double mib_s(size_t bytes, uint64_t ns)
+{
+	return ns ? (double)bytes / MIB / ((double)ns / 1e9) : NAN;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	if (n <= 0)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- limits of an ordinary user ---- */
+
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long kb = -1;
+	size_t kl = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			kb = strtol(line + kl + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static int limit_pinning(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct c[2];
+	struct rlimit rl;
+
+	if (!o.pin_limit)
+		o.pin_limit = (size_t)meminfo_kb("MemAvailable") * 1024 / 4 * 3 & ~(MIB - 1);
+	rl.rlim_cur = rl.rlim_max = o.pin_limit;
+	if (syscall(SYS_capget, &h, c) == 0) {
+		c[0].effective &= ~(1u << CAP_IPC_LOCK);
+		c[0].permitted &= ~(1u << CAP_IPC_LOCK);
+		c[0].inheritable &= ~(1u << CAP_IPC_LOCK);
+		if (syscall(SYS_capset, &h, c)) {
+			logf_("odp_bench: capset: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
+		logf_("odp_bench: setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+		return -1;
+	}
+	row("meta", "guest", 0, "mem_total", 0, (double)meminfo_kb("MemTotal") / 1024, "MiB",
+	    NULL);
+	row("meta", "guest", 0, "pin_limit", 0, (double)o.pin_limit / MIB, "MiB",
+	    "RLIMIT_MEMLOCK: 3/4 of MemAvailable");
+	return 0;
+}
+
+/* ---- check: an unaligned multi-packet write and read, ODP at both ends ---- */
+
+static int bench_check(void)
+{
+	const size_t len = 3 * PAGE + 123, soff = PAGE - 37, doff = 2 * PAGE - 1001;
+	const size_t buf = 6 * PAGE;
+	const enum ibv_wr_opcode ops[2] = { IBV_WR_RDMA_WRITE, IBV_WR_RDMA_READ };
+	const char *names[2] = { "write", "read" };
+	int failed = 0;
+
+	for (int k = 0; k < 2; k++) {
+		uint8_t *src = map_fresh(buf), *dst = map_fresh(buf);
+		struct ibv_mr *ms = NULL, *md = NULL;
+		uint64_t seed = next_seed(), ns;
+		size_t bad = 0;
+
+		if (!src || !dst)
+			return -1;
+		/* The message's bytes of src hold the pattern; dst is absent (reads as 0). */
+		fill(src + soff, len, seed, soff);
+		ms = reg(src, buf, true);
+		md = reg(dst, buf, true);
+		if (!ms || !md) {
+			bad = 1;
+		} else if (ops[k] == IBV_WR_RDMA_WRITE) {
+			if (stream(ops[k], src + soff, ms->lkey, (uintptr_t)dst + doff, md->rkey,
+				   len, len, &ns))
+				bad = 1;
+		} else {
+			/* read: the local buffer is dst, the remote one src */
+			if (stream(ops[k], dst + doff, md->lkey, (uintptr_t)src + soff, ms->rkey,
+				   len, len, &ns))
+				bad = 1;
+		}
+		if (!bad) {
+			bad = check(dst + doff, len, seed, soff, names[k]);
+			for (size_t i = 0; i < buf; i++) {
+				if ((i < doff || i >= doff + len) && dst[i] != 0) {
+					logf_("  %s: DATA CHECK FAILED: byte %zu outside the message "
+					      "changed to 0x%02x",
+					      names[k], i, dst[i]);
+					bad++;
+					break;
+				}
+			}
+		}
+		row("check", "odp_both_ends", len, names[k], 1, bad ? 0 : 1, "pass",
+		    bad ? "check_failed" : NULL);
+		logf_("PROGRESS odp_bench check %s: unaligned %zu-byte message, ODP both ends: %s",
+		      names[k], len, bad ? "FAILED" : "data correct");
+		failed |= !!bad;
+		if (ms)
+			ibv_dereg_mr(ms);
+		if (md)
+			ibv_dereg_mr(md);
+		munmap(src, buf);
+		munmap(dst, buf);
+	}
+	return failed;
+}
+
+/* ---- reg: registration time vs size ---- */
+
+static void bench_reg(void)
+{
+	char sz[32];
+
+	for (int s = 0; s < o.n_reg_sizes; s++) {
+		size_t len = o.reg_sizes[s];
+		double t_odp[64], t_pin[64];
+		int n_odp = 0, n_pin = 0;
+		const char *pin_fail = NULL;
+		char why[160] = "";
+
+		for (int rep = 1; rep <= o.reps; rep++) {
+			for (int odp = 1; odp >= 0; odp--) {
+				const char *cse = odp ? "odp" : "pinned";
+				void *p = map_fresh(len);
+				struct ibv_mr *mr;
+				uint64_t t0, t1, t2;
+
+				if (!p) {
+					row("reg", cse, len, "reg_ms", rep, NAN, "ms", "mmap_failed");
+					continue;
+				}
+				if (!odp && pin_fail) {
+					/* refused once: the same size is refused again */
+					row("reg", cse, len, "reg_ms", rep, NAN, "ms", pin_fail);
+					munmap(p, len);
+					continue;
+				}
+				t0 = now_ns();
+				mr = ibv_reg_mr(dev.pd, p, len,
+						ACCESS_RW | (odp ? IBV_ACCESS_ON_DEMAND : 0));
+				t1 = now_ns();
+				if (!mr) {
+					int e = errno;
+
+					snprintf(why, sizeof(why), "failed_%s", strerrorname_np(e) ?
+						 strerrorname_np(e) : "error");
+					logf_("  reg %s %s: %s%s", cse, size_str(len, sz, sizeof(sz)),
+					      strerror(e),
+					      !odp && e == ENOMEM && len > o.pin_limit ?
+						      " (larger than what this guest can pin)" : "");
+					row("reg", cse, len, "reg_ms", rep, NAN, "ms", why);
+					if (!odp)
+						pin_fail = why;
+					munmap(p, len);
+					continue;
+				}
+				ibv_dereg_mr(mr);
+				t2 = now_ns();
+				row("reg", cse, len, "reg_ms", rep, (t1 - t0) / 1e6, "ms", NULL);
+				row("reg", cse, len, "dereg_ms", rep, (t2 - t1) / 1e6, "ms", NULL);
+				if (odp)
+					t_odp[n_odp++] = (t1 - t0) / 1e6;
+				else
+					t_pin[n_pin++] = (t1 - t0) / 1e6;
+				munmap(p, len);
+			}
+		}
+		char pin[96];
+
+		if (n_pin)
+			snprintf(pin, sizeof(pin), "%.3f ms", median(t_pin, n_pin));
+		else
+			snprintf(pin, sizeof(pin), "%s", pin_fail ? pin_fail : "n/a");
+		logf_("PROGRESS odp_bench reg %s: ODP %.3f ms, pinned %s (median of %d)",
+		      size_str(len, sz, sizeof(sz)), median(t_odp, n_odp), pin, o.reps);
+	}
+}
+
+/* ---- cold: first-touch bandwidth ---- */
+
+enum { COLD_PINNED, COLD_ODP_FRESH, COLD_ODP_DONTNEED, COLD_ODP_WARM, COLD_CASES };
+static const char *const cold_case[COLD_CASES] = { "pinned", "odp_cold", "odp_dontneed",
+						   "odp_warm" };
+
+/*
+ * One pass of dir (write: local src -> remote target; read: remote src ->
+ * local target) into target, which is registered as tmr.  Returns the
+ * bandwidth (NAN on error or wrong data) and records the pass.
+ */
+static double cold_pass(const char *dir, int cse, int rep, uint8_t *src, struct ibv_mr *smr,
+			uint8_t *target, struct ibv_mr *tmr, size_t len, double reg_ms)
+{
+	bool write = !strcmp(dir, "write");
+	uint64_t seed = next_seed(), ns = 0;
+	struct counters c0, c1;
+	const char *note = NULL;
+	char bench[32];
+	int ret;
+
+	snprintf(bench, sizeof(bench), "cold_%s", dir);
+	fill(src, len, seed, 0);
+	counters(&c0);
+	if (write)
+		ret = stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)target, tmr->rkey, len,
+			     o.msg, &ns);
+	else
+		ret = stream(IBV_WR_RDMA_READ, target, tmr->lkey, (uintptr_t)src, smr->rkey, len,
+			     o.msg, &ns);
+	counters(&c1);
+	if (ret)
+		note = "transfer_error";
+	else if (check(target, len, seed, 0, bench))
+		note = "check_failed";
+	double bw = note ? NAN : mib_s(len, ns);
+
+	if (rep == 0) /* a warm-up pass: not a measurement */
+		return bw;
+	row(bench, cold_case[cse], len, "bw", rep, note ? NAN : mib_s(len, ns), "MiB/s", note);
+	row(bench, cold_case[cse], len, "check", rep, note ? 0 : 1, "pass", note);
+	if (!isnan(reg_ms) && !note)
+		row(bench, cold_case[cse], len, "reg_plus_transfer_ms", rep, reg_ms + ns / 1e6,
+		    "ms", NULL);
+	if (cse != COLD_PINNED)
+		counter_rows(bench, cold_case[cse], len, rep, &c0, &c1);
+	logf_("  %s %s rep %d: %.1f MiB/s%s%s (faults %" PRIu64 ", pages %" PRIu64 ")", bench,
+	      cold_case[cse], rep, bw, note ? " " : "", note ? note : "", c1.faults - c0.faults,
+	      c1.pages_faulted - c0.pages_faulted);
+	return bw;
+}
+
+static void bench_cold(void)
+{
+	const size_t len = o.cold_size;
+	const char *dirs[2] = { "write", "read" };
+	char sz[32];
+
+	for (int d = 0; d < 2; d++) {
+		uint8_t *src = map_fresh(len), *keep = map_fresh(len);
+		struct ibv_mr *smr = src ? reg(src, len, false) : NULL;
+		struct ibv_mr *kmr = keep ? reg(keep, len, true) : NULL;
+		double bw[COLD_CASES][64];
+		int n[COLD_CASES] = { 0 };
+
+		if (!smr || !kmr) {
+			logf_("PROGRESS odp_bench cold %s: setup failed", dirs[d]);
+			goto next;
+		}
+		/* The MADV_DONTNEED target has been used once before it is dropped. */
+		cold_pass(dirs[d], COLD_ODP_WARM, 0, src, smr, keep, kmr, len, NAN);
+		for (int rep = 1; rep <= o.reps; rep++) {
+			for (int cse = 0; cse < COLD_CASES; cse++) {
+				uint8_t *t = keep;
+				struct ibv_mr *tmr = kmr;
+				double reg_ms = NAN, v;
+				uint64_t t0;
+
+				if (cse == COLD_PINNED || cse == COLD_ODP_FRESH) {
+					t = map_fresh(len);
+					if (!t)
+						continue;
+					t0 = now_ns();
+					tmr = reg(t, len, cse == COLD_ODP_FRESH);
+					reg_ms = (now_ns() - t0) / 1e6;
+					if (!tmr) {
+						row("cold", cold_case[cse], len, "bw", rep, NAN,
+						    "MiB/s", "reg_failed");
+						munmap(t, len);
+						continue;
+					}
+				} else if (cse == COLD_ODP_DONTNEED) {
+					madvise(keep, len, MADV_DONTNEED);
+				}
+				/* COLD_ODP_WARM: keep, right after the DONTNEED pass */
+				v = cold_pass(dirs[d], cse, rep, src, smr, t, tmr, len, reg_ms);
+				if (!isnan(v))
+					bw[cse][n[cse]++] = v;
+				if (t != keep) {
+					ibv_dereg_mr(tmr);
+					munmap(t, len);
+				}
+			}
+		}
+		logf_("PROGRESS odp_bench cold %s %s: pinned %.1f, ODP cold %.1f, ODP after "
+		      "MADV_DONTNEED %.1f, ODP warm %.1f MiB/s (medians of %d)",
+		      dirs[d], size_str(len, sz, sizeof(sz)), median(bw[0], n[0]),
+		      median(bw[1], n[1]), median(bw[2], n[2]), median(bw[3], n[3]), o.reps);
+next:
+		if (kmr)
+			ibv_dereg_mr(kmr);
+		if (smr)
+			ibv_dereg_mr(smr);
+		if (src)
+			munmap(src, len);
+		if (keep)
+			munmap(keep, len);
+	}
+}
+
+/* ---- fault: latency of a fault ---- */
+
+/* 64 MiB-aligned fresh memory of len bytes (our module mirrors per 64 MiB). */
+static void *map_aligned(size_t len, size_t align, void **raw, size_t *raw_len)
+{
+	uint8_t *p;
+
+	*raw_len = len + align;
+	p = map_fresh(*raw_len);
+	*raw = p;
+	if (!p)
+		return NULL;
+	return (void *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+}
+
+static void bench_fault(void)
+{
+	const size_t stride = 2 * MIB, region = (size_t)o.fault_samples * stride;
+	uint8_t *local = map_fresh(PAGE);
+	struct ibv_mr *lmr = local ? reg(local, PAGE, false) : NULL;
+	char sz[32];
+
+	if (!lmr)
+		return;
+	memset(local, 0x5a, PAGE);
+	/* (1) one page: an 8-byte write into an absent page, THP as configured and off */
+	for (int thp = 1; thp >= 0; thp--) {
+		const char *cse = thp ? "one_page" : "one_page_nothp";
+		double cold[512], warm[512];
+		int nc = 0, nw = 0;
+		void *raw;
+		size_t raw_len;
+		uint8_t *base = map_aligned(region, 64 * MIB, &raw, &raw_len);
+		struct ibv_mr *mr;
+		struct counters c0, c1;
+		uint64_t ns;
+
+		if (!base)
+			continue;
+		if (!thp)
+			madvise(base, region, MADV_NOHUGEPAGE);
+		mr = reg(base, region, true);
+		if (!mr) {
+			munmap(raw, raw_len);
+			continue;
+		}
+		/* first touch of the MR (our module sets up a 64 MiB chunk): not a sample */
+		stream(IBV_WR_RDMA_WRITE, local, lmr->lkey, (uintptr_t)base, mr->rkey, 8, 8, &ns);
+		counters(&c0);
+		for (int pass = 0; pass < 2; pass++) {
+			for (int k = 1; k < o.fault_samples && k < 512; k++) {
+				uint8_t *at = base + k * stride + MIB + 8 * k;
+
+				if (stream(IBV_WR_RDMA_WRITE, local, lmr->lkey, (uintptr_t)at,
+					   mr->rkey, 8, 8, &ns))
+					continue;
+				row("fault", cse, 8, pass ? "warm_us" : "cold_us", k, ns / 1e3, "us",
+				    NULL);
+				if (pass)
+					warm[nw++] = ns / 1e3;
+				else
+					cold[nc++] = ns / 1e3;
+			}
+			if (!pass)
+				counters(&c1);
+		}
+		counter_rows("fault", cse, 8, 0, &c0, &c1);
+		/* the data landed where it was written */
+		size_t bad = 0;
+
+		for (int k = 1; k < o.fault_samples && k < 512; k++)
+			bad += memcmp(base + k * stride + MIB + 8 * k, local, 8) != 0;
+		row("fault", cse, 8, "check", 0, bad ? 0 : 1, "pass", bad ? "check_failed" : NULL);
+		double mc = median(cold, nc), mw = median(warm, nw);
+
+		logf_("PROGRESS odp_bench fault %s: absent page %.1f us, present %.1f us, fault "
+		      "cost %.1f us (medians of %d)%s",
+		      cse, mc, mw, mc - mw, nc, bad ? " DATA CHECK FAILED" : "");
+		ibv_dereg_mr(mr);
+		munmap(raw, raw_len);
+	}
+	ibv_dereg_mr(lmr);
+	munmap(local, PAGE);
+
+	/* (2) a large range: one write of fault_range bytes, absent vs present vs pinned */
+	const size_t len = o.fault_range;
+	uint8_t *src = map_fresh(len);
+	struct ibv_mr *smr = src ? reg(src, len, false) : NULL;
+	double per_page[64];
+	int npp = 0;
+
+	if (!smr)
+		return;
+	for (int rep = 1; rep <= o.reps && rep < 64; rep++) {
+		uint64_t seed = next_seed(), t_cold = 0, t_warm = 0, t_pin = 0;
+		const char *note = NULL;
+		struct counters c0, c1;
+
+		fill(src, len, seed, 0);
+		for (int odp = 1; odp >= 0; odp--) {
+			uint8_t *t = map_fresh(len);
+			struct ibv_mr *tmr = t ? reg(t, len, odp) : NULL;
+
+			if (!tmr) {
+				note = "reg_failed";
+				if (t)
+					munmap(t, len);
+				break;
+			}
+			if (odp)
+				counters(&c0);
+			if (stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t, tmr->rkey, len,
+				   len, odp ? &t_cold : &t_pin))
+				note = "transfer_error";
+			if (odp) {
+				counters(&c1);
+				if (!note && stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t,
+						    tmr->rkey, len, len, &t_warm))
+					note = "transfer_error";
+			}
+			if (!note && check(t, len, seed, 0, "fault range"))
+				note = "check_failed";
+			ibv_dereg_mr(tmr);
+			munmap(t, len);
+			if (note)
+				break;
+		}
+		if (note) {
+			row("fault", "range", len, "cold_ms", rep, NAN, "ms", note);
+			continue;
+		}
+		double pp = ((double)t_cold - (double)t_warm) / 1e3 / (double)(len / PAGE);
+
+		row("fault", "range", len, "cold_ms", rep, t_cold / 1e6, "ms", NULL);
+		row("fault", "range", len, "warm_ms", rep, t_warm / 1e6, "ms", NULL);
+		row("fault", "range", len, "pinned_ms", rep, t_pin / 1e6, "ms", NULL);
+		row("fault", "range", len, "fault_us_per_page", rep, pp, "us", NULL);
+		row("fault", "range", len, "check", rep, 1, "pass", NULL);
+		counter_rows("fault", "range", len, rep, &c0, &c1);
+		per_page[npp++] = pp;
+	}
+	logf_("PROGRESS odp_bench fault range %s: %.2f us per absent page (median of %d)",
+	      size_str(len, sz, sizeof(sz)), median(per_page, npp), npp);
+	ibv_dereg_mr(smr);
+	munmap(src, len);
+}
+
+/* ---- storm: bandwidth while another thread invalidates ---- */
+
+struct storm {
+	uint8_t *base;
+	size_t len, chunk;
+	long interval_us;
+	volatile int stop;
+	unsigned long calls;
+};
+
+static void *storm_thread(void *arg)
+{
+	struct storm *s = arg;
+	unsigned int r = 12345;
+	size_t nchunks = s->len / s->chunk;
+
+	while (!s->stop) {
+		r = r * 1103515245u + 12345u;
+		madvise(s->base + (size_t)(r >> 8) % nchunks * s->chunk, s->chunk, MADV_DONTNEED);
+		s->calls++;
+		if (s->interval_us > 0) {
+			struct timespec ts = { s->interval_us / 1000000,
+					       (s->interval_us % 1000000) * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void *map_memfd(size_t len)
+{
+	int fd = memfd_create("odp_bench", MFD_CLOEXEC);
+	void *p = MAP_FAILED;
+
+	if (fd >= 0 && !ftruncate(fd, (off_t)len))
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (p == MAP_FAILED) {
+		logf_("  memfd mapping of %zu bytes: %s", len, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static void bench_storm(void)
+{
+	const size_t len = o.storm_size;
+	uint8_t *src = map_fresh(len);
+	struct ibv_mr *smr = src ? reg(src, len, false) : NULL;
+	char sz[32];
+
+	if (!smr)
+		return;
+	for (int odp = 1; odp >= 0; odp--) {
+		uint8_t *t = map_memfd(len);
+		struct ibv_mr *tmr;
+		uint64_t ns;
+
+		if (!t)
+			continue;
+		memset(t, 0, len); /* page cache populated: DONTNEED then only unmaps */
+		tmr = reg(t, len, odp);
+		if (!tmr) {
+			munmap(t, len);
+			continue;
+		}
+		/* warm: mirrored once */
+		stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t, tmr->rkey, len, o.msg, &ns);
+		for (int iv = -1; iv < o.n_storm_intervals; iv++) {
+			char cse[48];
+			double bw[64];
+			int nb = 0;
+			unsigned long calls = 0;
+
+			if (iv < 0)
+				snprintf(cse, sizeof(cse), "%s_quiet", odp ? "odp" : "pinned");
+			else
+				snprintf(cse, sizeof(cse), "%s_storm_%ldus", odp ? "odp" : "pinned",
+					 o.storm_intervals_us[iv]);
+			for (int rep = 1; rep <= o.reps && rep < 64; rep++) {
+				struct storm s = { t, len, o.storm_chunk,
+						   iv < 0 ? 0 : o.storm_intervals_us[iv], 0, 0 };
+				uint64_t seed = next_seed();
+				const char *note = NULL;
+				struct counters c0, c1;
+				pthread_t th;
+				int ret;
+
+				fill(src, len, seed, 0);
+				counters(&c0);
+				if (iv >= 0 && pthread_create(&th, NULL, storm_thread, &s))
+					continue;
+				ret = stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t,
+					     tmr->rkey, len, o.msg, &ns);
+				if (iv >= 0) {
+					s.stop = 1;
+					pthread_join(th, NULL);
+				}
+				counters(&c1);
+				if (ret)
+					note = "transfer_error";
+				else if (check(t, len, seed, 0, cse))
+					note = "check_failed";
+				row("storm", cse, len, "bw", rep, note ? NAN : mib_s(len, ns),
+				    "MiB/s", note);
+				row("storm", cse, len, "check", rep, note ? 0 : 1, "pass", note);
+				row("storm", cse, len, "madvise_calls", rep, (double)s.calls, "count",
+				    NULL);
+				if (odp)
+					counter_rows("storm", cse, len, rep, &c0, &c1);
+				if (!note)
+					bw[nb++] = mib_s(len, ns);
+				calls += s.calls;
+			}
+			logf_("PROGRESS odp_bench storm %s %s: %.1f MiB/s (median of %d), %lu "
+			      "madvise(DONTNEED) of %zu KiB",
+			      cse, size_str(len, sz, sizeof(sz)), median(bw, nb), nb, calls,
+			      o.storm_chunk / 1024);
+		}
+		ibv_dereg_mr(tmr);
+		munmap(t, len);
+	}
+	ibv_dereg_mr(smr);
+	munmap(src, len);
+}
+
+/* ---- prefetch: ibv_advise_mr before a cold write ---- */
+
+static void bench_prefetch(void)
+{
+	const size_t len = o.prefetch_size;
+	uint8_t *src = map_fresh(len);
+	struct ibv_mr *smr = src ? reg(src, len, false) : NULL;
+	double bw[64], tot[64];
+	int nb = 0;
+	char sz[32];
+
+	if (!smr)
+		return;
+	for (int rep = 1; rep <= o.reps && rep < 64; rep++) {
+		uint8_t *t = map_fresh(len);
+		struct ibv_mr *tmr = t ? reg(t, len, true) : NULL;
+		uint64_t seed = next_seed(), t0, t1, ns = 0;
+		struct counters c0, c1, c2;
+		const char *note = NULL;
+		int ret;
+
+		if (!tmr) {
+			if (t)
+				munmap(t, len);
+			continue;
+		}
+		struct ibv_sge sge = { (uintptr_t)t, (uint32_t)len, tmr->lkey };
+
+		fill(src, len, seed, 0);
+		counters(&c0);
+		t0 = now_ns();
+		ret = ibv_advise_mr(dev.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				    IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
+		t1 = now_ns();
+		if (ret) {
+			int e = ret > 0 ? ret : ret == -1 ? errno : -ret;
+
+			ibv_dereg_mr(tmr);
+			munmap(t, len);
+			if (e == EOPNOTSUPP || e == ENOSYS || e == EPROTONOSUPPORT) {
+				row("prefetch", "odp_prefetch", len, "prefetch_ms", rep, NAN, "ms",
+				    "not_supported");
+				logf_("PROGRESS odp_bench prefetch: not supported (ibv_advise_mr: "
+				      "%s)",
+				      strerror(e));
+				goto out;
+			}
+			row("prefetch", "odp_prefetch", len, "prefetch_ms", rep, NAN, "ms",
+			    strerrorname_np(e) ? strerrorname_np(e) : "error");
+			logf_("  ibv_advise_mr: %s", strerror(e));
+			continue;
+		}
+		counters(&c1);
+		if (stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t, tmr->rkey, len, o.msg,
+			   &ns))
+			note = "transfer_error";
+		counters(&c2);
+		if (!note && check(t, len, seed, 0, "prefetch"))
+			note = "check_failed";
+		row("prefetch", "odp_prefetch", len, "prefetch_ms", rep, (t1 - t0) / 1e6, "ms", NULL);
+		row("prefetch", "odp_prefetch", len, "bw", rep, note ? NAN : mib_s(len, ns), "MiB/s",
+		    note);
+		row("prefetch", "odp_prefetch", len, "bw_incl_prefetch", rep,
+		    note ? NAN : mib_s(len, ns + (t1 - t0)), "MiB/s", note);
+		row("prefetch", "odp_prefetch", len, "check", rep, note ? 0 : 1, "pass", note);
+		if (have_counters) {
+			row("prefetch", "odp_prefetch", len, "pages_prefetched", rep,
+			    (double)(c1.pages_faulted - c0.pages_faulted), "count", NULL);
+			row("prefetch", "odp_prefetch", len, "faults_after_prefetch", rep,
+			    (double)(c2.faults - c1.faults), "count", NULL);
+		}
+		if (!note) {
+			bw[nb] = mib_s(len, ns);
+			tot[nb++] = mib_s(len, ns + (t1 - t0));
+		}
+		ibv_dereg_mr(tmr);
+		munmap(t, len);
+	}
+	logf_("PROGRESS odp_bench prefetch %s: write after prefetch %.1f MiB/s, %.1f MiB/s "
+	      "counting the prefetch (medians of %d)",
+	      size_str(len, sz, sizeof(sz)), median(bw, nb), median(tot, nb), nb);
+out:
+	ibv_dereg_mr(smr);
+	munmap(src, len);
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: odp_bench [options] [check|reg|cold|fault|storm|prefetch]...\n"
+		"Micro-benchmarks of ODP MRs on one rxe device (loopback RC pair).\n"
+		"Sections default to all; 'check' always runs first.\n"
+		"  --dev NAME            RDMA device (default $RXE_DEV or rxe0)\n"
+		"  --gid-index N         GID index (default $RXE_GID_INDEX or the RoCEv2 IPv4 GID)\n"
+		"  --csv FILE            append CSV rows to FILE (default stdout)\n"
+		"  --config LABEL        first CSV column (default 'default')\n"
+		"  --reps N              repetitions (default 3)\n"
+		"  --reg-sizes LIST      comma-separated sizes (default 4K,64K,1M,16M,256M,1G,2G,4G,8G)\n"
+		"  --cold-size SIZE      cold bandwidth buffer (default 64M)\n"
+		"  --msg SIZE            message size of streams (default 64K)\n"
+		"  --depth N             outstanding work requests (default 64)\n"
+		"  --fault-samples N     absent pages sampled for fault latency (default 32)\n"
+		"  --fault-range SIZE    the large-range fault write (default 4M)\n"
+		"  --storm-size SIZE     storm target region (default 32M)\n"
+		"  --storm-chunk SIZE    bytes per madvise (default 64K)\n"
+		"  --storm-intervals LIST  microseconds between madvise calls (default 1000)\n"
+		"  --prefetch-size SIZE  prefetch target (default 64M)\n"
+		"  --pin-limit SIZE      RLIMIT_MEMLOCK (default 3/4 of MemAvailable)\n"
+		"  --timeout S           give up on a transfer after S s without completion (120)\n");
+}
+
+static int parse_list(const char *s, size_t *out, int max)
+{
+	char buf[512], *tok, *save;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
+		if (parse_size(tok, &out[n++]))
+			return -1;
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "dev", 1, 0, 'd' },		{ "gid-index", 1, 0, 'g' },
+		{ "csv", 1, 0, 'c' },		{ "config", 1, 0, 'C' },
+		{ "reps", 1, 0, 'r' },		{ "reg-sizes", 1, 0, 'R' },
+		{ "cold-size", 1, 0, 's' },	{ "msg", 1, 0, 'm' },
+		{ "depth", 1, 0, 'D' },		{ "fault-samples", 1, 0, 'f' },
+		{ "fault-range", 1, 0, 'F' },	{ "storm-size", 1, 0, 'S' },
+		{ "storm-chunk", 1, 0, 'k' },	{ "storm-intervals", 1, 0, 'i' },
+		{ "prefetch-size", 1, 0, 'p' }, { "pin-limit", 1, 0, 'L' },
+		{ "timeout", 1, 0, 't' },	{ "help", 0, 0, 'h' },
+		{ 0 }
+	};
+	const char *sections[] = { "reg", "cold", "fault", "storm", "prefetch" };
+	bool want[5] = { false };
+	size_t iv[8];
+	int c, any = 0, failed;
+
+	if (getenv("RXE_DEV") && *getenv("RXE_DEV"))
+		o.dev = getenv("RXE_DEV");
+	if (getenv("RXE_GID_INDEX") && *getenv("RXE_GID_INDEX"))
+		o.gid_index = atoi(getenv("RXE_GID_INDEX"));
+	o.n_reg_sizes = parse_list("4K,64K,1M,16M,256M,1G,2G,4G,8G", o.reg_sizes, 32);
+	o.storm_intervals_us[0] = 1000;
+	o.n_storm_intervals = 1;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		int bad = 0;
+
+		switch (c) {
+		case 'd': o.dev = optarg; break;
+		case 'g': o.gid_index = atoi(optarg); break;
+		case 'c': o.csv = optarg; break;
+		case 'C': o.config = optarg; break;
+		case 'r': o.reps = atoi(optarg); bad = o.reps < 1 || o.reps > 60; break;
+		case 'R': o.n_reg_sizes = parse_list(optarg, o.reg_sizes, 32); bad = o.n_reg_sizes < 1; break;
+		case 's': bad = parse_size(optarg, &o.cold_size); break;
+		case 'm': bad = parse_size(optarg, &o.msg) || !o.msg; break;
+		case 'D': o.depth = atoi(optarg); bad = o.depth < 1; break;
+		case 'f': o.fault_samples = atoi(optarg); bad = o.fault_samples < 2 || o.fault_samples > 512; break;
+		case 'F': bad = parse_size(optarg, &o.fault_range) || o.fault_range > (1ul << 31); break;
+		case 'S': bad = parse_size(optarg, &o.storm_size); break;
+		case 'k': bad = parse_size(optarg, &o.storm_chunk) || !o.storm_chunk; break;
+		case 'i':
+			o.n_storm_intervals = parse_list(optarg, iv, 8);
+			bad = o.n_storm_intervals < 1;
+			for (int i = 0; !bad && i < o.n_storm_intervals; i++)
+				o.storm_intervals_us[i] = (long)iv[i];
+			break;
+		case 'p': bad = parse_size(optarg, &o.prefetch_size) || o.prefetch_size >= (1ul << 32); break;
+		case 'L': bad = parse_size(optarg, &o.pin_limit); break;
+		case 't': o.timeout_s = atoi(optarg); bad = o.timeout_s < 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (bad) {
+			fprintf(stderr, "odp_bench: bad option value: %s\n", optarg);
+			return 2;
+		}
+	}
+	for (; optind < argc; optind++) {
+		int i;
+
+		for (i = 0; i < 5 && strcmp(argv[optind], sections[i]); i++)
+			;
+		if (i == 5 && strcmp(argv[optind], "check")) {
+			fprintf(stderr, "odp_bench: unknown section '%s'\n", argv[optind]);
+			return 2;
+		}
+		if (i < 5)
+			want[i] = true, any = 1;
+	}
+	if (!any)
+		for (int i = 0; i < 5; i++)
+			want[i] = true;
+	if (o.storm_size < o.storm_chunk || o.cold_size < PAGE) {
+		fprintf(stderr, "odp_bench: sizes too small\n");
+		return 2;
+	}
+
+	csv = o.csv ? fopen(o.csv, "a") : stdout;
+	if (!csv) {
+		fprintf(stderr, "odp_bench: %s: %s\n", o.csv, strerror(errno));
+		return 2;
+	}
+	if (limit_pinning() || dev_open() || pair_create())
+		return 2;
+	uint64_t dummy;
+
+	have_counters = read_counter("odp_faults", &dummy) == 0;
+	row("meta", "guest", 0, "odp_counters", 0, have_counters, "bool", NULL);
+	logf_("odp_bench: %s, GID index %d, MTU %d, %s ODP counters, pin limit %zu MiB", o.dev,
+	      dev.gid_index, 128 << dev.port.active_mtu, have_counters ? "with" : "no",
+	      o.pin_limit / MIB);
+
+	failed = bench_check();
+	if (want[0])
+		bench_reg();
+	if (want[1])
+		bench_cold();
+	if (want[2])
+		bench_fault();
+	if (want[3])
+		bench_storm();
+	if (want[4])
+		bench_prefetch();
+	pair_destroy();
+	ibv_dealloc_pd(dev.pd);
+	ibv_close_device(dev.ctx);
+	if (csv != stdout)
+		fclose(csv);
+	return failed ? 1 : 0;
+}
