@@ -43,6 +43,7 @@
 #include <linux/capability.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -473,13 +474,16 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 		}
 		uint64_t t = now_ns();
 
-		if (n)
+		if (n) {
 			last = t;
-		else if (t - last > (uint64_t)o.timeout_s * 1000000000ull) {
+		} else if (t - last > (uint64_t)o.timeout_s * 1000000000ull) {
 			logf_("  no completion for %d s (%zu of %zu bytes done)", o.timeout_s, done,
 			      total);
 			pair_reset();
 			return -1;
+		} else {
+			/* leave the (v)CPU to rxe's workers while nothing completes */
+			sched_yield();
 		}
 	}
 	*ns = now_ns() - t0;
