@@ -6,9 +6,10 @@
  * size: the MR's umem is an implicit ib_umem_odp (an anchor with no page
  * lists and no notifier), and each RXE_ODP_CHILD_SIZE-aligned chunk of the
  * range gets its own child ib_umem_odp - page lists plus an mmu interval
- * notifier over the chunk - the first time rxe touches the chunk.  An
- * IB_ACCESS_HUGETLB MR (children are PAGE_SIZE only) is instead one
- * ib_umem_odp over the whole range, made at registration.
+ * notifier over the chunk - the first time rxe touches the chunk (the
+ * children are rxe_odp_implicit.c's).  An IB_ACCESS_HUGETLB MR (children
+ * are PAGE_SIZE only) is instead one ib_umem_odp over the whole range, made
+ * at registration.
  *
  * A child's (or the HUGETLB umem's) dma_list has one entry per umem page:
  * zero while the page is not mirrored, otherwise the page's "DMA address"
@@ -16,22 +17,27 @@
  * has no DMA device (ib_uses_virt_dma()), so that address is the page's
  * kernel virtual address and rxe reads and writes the page through it.
  *
- * Every rxe access to an ODP MR goes through rxe_odp_map_range_and_lock():
- * it looks the range up in dma_list under umem_mutex and, on a missing page
- * or a missing write permission, faults it in with
- * ib_umem_odp_map_dma_and_lock() (HMM).  The access then happens with
- * umem_mutex still held, so rxe_odp_invalidate(), which unmaps under the
- * same mutex, can never pull a page out from under a copy or an atomic.
+ * Every rxe access to an ODP MR goes through rxe_odp_map_prefix_and_lock():
+ * it finds (or makes) the umem that mirrors the address, looks the range up
+ * in its dma_list under umem_mutex and, on a missing page or a missing
+ * write permission, faults it in with ib_umem_odp_map_dma_and_lock()
+ * (HMM).  The access then happens with umem_mutex still held, so an
+ * invalidation, which unmaps under the same mutex, can never pull a page
+ * out from under a copy or an atomic.
  *
  * Locking
  * -------
- * odp->children_lock (mutex; one per ODP MR)
- *	Serialises creating a chunk's child umem (lookups are lockless:
- *	children are only freed at dereg, when nothing can reach the MR).
- *	Held across ib_umem_odp_alloc_child(), which allocates with
- *	GFP_KERNEL and inserts the child's notifier (taking mmap_lock for
- *	write the first time the mm gets a notifier).  Taken by rxe tasks
- *	only, never together with a umem_mutex, never by the notifier.
+ * odp->children_rwsem (rw_semaphore; one per ODP MR)
+ *	Keeps children alive while they are used.  Held for read by an rxe
+ *	task from finding the umem of an address until it has dropped that
+ *	umem's umem_mutex (rxe_odp_umem_for_and_lock() .. rxe_odp_unlock()),
+ *	one umem at a time.  Held for write to add a child (across
+ *	ib_umem_odp_alloc_child(), which allocates with GFP_KERNEL and
+ *	inserts the child's notifier, taking mmap_lock for write the first
+ *	time the mm gets a notifier) and to remove one (across
+ *	ib_umem_odp_release(), which takes the child's umem_mutex and waits
+ *	for an invalidation in progress in the mm to finish).  Never taken
+ *	by a notifier callback, so that wait cannot close a cycle.
  * umem_odp->umem_mutex (mutex; one per child, or per HUGETLB MR)
  *	Guards dma_list and npages, and orders faults against invalidations
  *	(mmu_interval_read_retry() is checked under it).  Held while rxe
@@ -50,8 +56,7 @@
  *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
  *	with umem_mutex NOT held; umem_mutex is taken after it is dropped.
  *
- * Order: children_lock -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock,
- * where children_lock is always dropped before umem_mutex is taken.
+ * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock.
  *
  * rxe's own locks - qp->state_lock, the task lock, the SRQ consumer lock,
  * the MR pool xarray lock (lookups use RCU and a reference) - are never held
@@ -66,11 +71,10 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sizes.h>
-#include <linux/xarray.h>
 
 #include "rxe.h"
 #include "rxe_loc.h"
-#include "rxe_odp.h"
+#include "rxe_odp_loc.h"
 
 /* Lets users and the testbed tell this module from the stock rdma_rxe. */
 MODULE_VERSION(RXE_ODP_VERSION "-odp");
@@ -80,42 +84,8 @@ MODULE_VERSION(RXE_ODP_VERSION "-odp");
 /* Faults that keep losing the race against invalidations give up after. */
 #define RXE_ODP_FAULT_TRIES 8
 
-/* Copies and flushes fault and lock at most this much at a time. */
-#define RXE_ODP_CHUNK_SIZE SZ_1M
-
-/* Each aligned chunk of this size gets its own child umem on first use. */
-#define RXE_ODP_CHILD_SHIFT 26
-#define RXE_ODP_CHILD_SIZE BIT_ULL(RXE_ODP_CHILD_SHIFT)
-
-/**
- * struct rxe_odp_mr - the ODP side of one MR, the private of its umem
- * @root: the MR's umem (mr->umem): implicit if @chunked, else the
- *	HUGETLB umem that mirrors the whole range
- * @chunked: the range is mirrored by children created on demand
- * @children: chunk index -> child umem
- * @children_lock: serialises creating children
- * @mm: the registering mm, grabbed so children can be made from it
- * @start: first page of the range
- * @end: page after the range
- */
-struct rxe_odp_mr {
-	struct ib_umem_odp *root;
-	bool chunked;
-	struct xarray children;
-	struct mutex children_lock; /* see Locking above */
-	struct mm_struct *mm;
-	u64 start;
-	u64 end;
-};
-
-static struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
-{
-	return to_ib_umem_odp(mr->umem)->private;
-}
-
-static void rxe_odp_count(struct ib_umem_odp *umem_odp,
-			  enum rxe_counters events, enum rxe_counters pages,
-			  int npages)
+void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
+		   enum rxe_counters pages, int npages)
 {
 	struct rxe_dev *rxe = to_rdev(umem_odp->umem.ibdev);
 
@@ -136,31 +106,25 @@ static u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
 	return mr->umem->address + (iova - mr->ibmr.iova);
 }
 
-/*
- * rxe_odp_invalidate - the mmu interval notifier's invalidate callback
- * @mni: the notifier of the MR's umem
+/**
+ * __rxe_odp_invalidate - stop mirroring what an invalidation changes
+ * @umem_odp: the umem whose notifier fired
  * @range: what changes in the CPU page tables
  * @cur_seq: the sequence number to publish
  *
- * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
- * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex, which
- * also waits out any copy or atomic in progress on the MR.
- * Return: false if the range may not block (we would have to sleep on
- * umem_mutex), else true once the range is no longer mirrored.
+ * The body of every invalidate callback (rxe_odp_invalidate() and the
+ * children's in rxe_odp_implicit.c).
+ * Needs umem_odp->umem_mutex, which also waits out any copy or atomic in
+ * progress on the umem.
  */
-static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
-			       const struct mmu_notifier_range *range,
-			       unsigned long cur_seq)
+void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
+			  const struct mmu_notifier_range *range,
+			  unsigned long cur_seq)
 {
-	struct ib_umem_odp *umem_odp =
-		container_of(mni, struct ib_umem_odp, notifier);
 	unsigned long start, end;
 	int mapped;
 
-	if (!mmu_notifier_range_blockable(range))
-		return false;
-
-	mutex_lock(&umem_odp->umem_mutex);
+	lockdep_assert_held(&umem_odp->umem_mutex);
 
 	/*
 	 * 1. Publish the new sequence first, under umem_mutex: a fault that
@@ -168,7 +132,7 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	 * mmu_interval_read_retry() when it gets umem_mutex, and faults
 	 * again instead of mapping pages that are going away.
 	 */
-	mmu_interval_set_seq(mni, cur_seq);
+	mmu_interval_set_seq(&umem_odp->notifier, cur_seq);
 
 	/*
 	 * 2. A dying umem has nothing mirrored: ib_umem_odp_release() unmaps
@@ -176,7 +140,7 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	 * a fresh umem has faulted nothing yet.  Nothing to unmap or count.
 	 */
 	if (!umem_odp->npages)
-		goto out_unlock;
+		return;
 
 	/*
 	 * 3. Unmap the overlap.  No copy or atomic is running (they hold
@@ -186,7 +150,7 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	start = max_t(u64, ib_umem_start(umem_odp), range->start);
 	end = min_t(u64, ib_umem_end(umem_odp), range->end);
 	if (start >= end)
-		goto out_unlock;
+		return;
 
 	mapped = umem_odp->npages;
 	ib_umem_odp_unmap_dma_pages(umem_odp, start, end);
@@ -194,73 +158,39 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 		rxe_odp_count(umem_odp, RXE_CNT_ODP_INVALIDATIONS,
 			      RXE_CNT_ODP_PAGES_INVALIDATED,
 			      mapped - umem_odp->npages);
+}
 
-out_unlock:
+/*
+ * rxe_odp_invalidate - the invalidate callback of a HUGETLB MR's umem
+ * @mni: the notifier of the MR's umem
+ * @range: what changes in the CPU page tables
+ * @cur_seq: the sequence number to publish
+ *
+ * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
+ * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex.
+ * Return: false if the range may not block (we would have to sleep on
+ * umem_mutex), else true once the range is no longer mirrored.
+ */
+static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
+			       const struct mmu_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	struct ib_umem_odp *umem_odp =
+		container_of(mni, struct ib_umem_odp, notifier);
+
+	if (!mmu_notifier_range_blockable(range))
+		return false;
+
+	mutex_lock(&umem_odp->umem_mutex);
+	__rxe_odp_invalidate(umem_odp, range, cur_seq);
 	mutex_unlock(&umem_odp->umem_mutex);
+
 	return true;
 }
 
 static const struct mmu_interval_notifier_ops rxe_odp_mn_ops = {
 	.invalidate = rxe_odp_invalidate,
 };
-
-/*
- * rxe_odp_umem_for - the umem that mirrors a user address
- * @odp: the MR's ODP state
- * @va: user virtual address inside the MR
- * @end: set to the end of that umem's range
- *
- * For a chunked MR, creates the chunk's child umem on first use.
- * Context: rxe task, may sleep.  Takes odp->children_lock to create a
- * child; must be called without umem_mutex held.
- * Return: the umem; ERR_PTR(-ENOMEM); ERR_PTR(-EFAULT) if the owning mm
- * is gone; another error of ib_umem_odp_alloc_child().
- */
-static struct ib_umem_odp *rxe_odp_umem_for(struct rxe_odp_mr *odp, u64 va,
-					    u64 *end)
-{
-	struct ib_umem_odp *child;
-	unsigned long idx;
-	u64 first;
-	int err;
-
-	if (!odp->chunked) {
-		*end = ib_umem_end(odp->root);
-		return odp->root;
-	}
-
-	idx = (va >> RXE_ODP_CHILD_SHIFT) - (odp->start >> RXE_ODP_CHILD_SHIFT);
-	first = max_t(u64, odp->start, va & ~(RXE_ODP_CHILD_SIZE - 1));
-	*end = min_t(u64, odp->end,
-		     (va & ~(RXE_ODP_CHILD_SIZE - 1)) + RXE_ODP_CHILD_SIZE);
-
-	child = xa_load(&odp->children, idx);
-	if (child)
-		return child;
-
-	mutex_lock(&odp->children_lock);
-	child = xa_load(&odp->children, idx);
-	if (child)
-		goto out_unlock;
-
-	child = ib_umem_odp_alloc_child(odp->root, first, *end - first,
-					&rxe_odp_mn_ops);
-	if (IS_ERR(child))
-		goto out_unlock;
-
-	err = xa_err(xa_store(&odp->children, idx, child, GFP_KERNEL));
-	if (err)
-		goto err_release_child;
-
-out_unlock:
-	mutex_unlock(&odp->children_lock);
-	return child;
-
-err_release_child:
-	mutex_unlock(&odp->children_lock);
-	ib_umem_odp_release(child);
-	return ERR_PTR(err);
-}
 
 /*
  * __rxe_odp_page - the mirrored page that holds a user address
@@ -399,6 +329,64 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 	return -EFAULT;
 }
 
+/**
+ * rxe_odp_map_prefix_and_lock - mirror and lock the start of a range
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the MR
+ * @len: bytes, > 0
+ * @write: the caller will write, so the pages must be mapped writable
+ * @bytes: set to how much of [@va, @va + @len) is mirrored and locked: at
+ *	most RXE_ODP_CHUNK_SIZE, and never past the end of one umem
+ *
+ * Callers walk a range with it, one umem (and at most one chunk) at a
+ * time, dropping everything with rxe_odp_unlock() in between.
+ * Context: rxe task (or a verb), may sleep.  Must be called with no
+ * spinlock and no ODP lock held.
+ * Locks: on success returns the umem with odp->children_rwsem held for
+ * read and the umem's umem_mutex held, the range mirrored as asked until
+ * rxe_odp_unlock(); on error returns with nothing held.
+ * Return: the umem; ERR_PTR(-EFAULT) if @va is outside the MR or a page
+ * cannot be mirrored with the needed access; ERR_PTR(-EBUSY);
+ * ERR_PTR(-ENOMEM).
+ */
+struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
+						u64 len, bool write,
+						unsigned int *bytes)
+	__acquires(&odp->children_rwsem)
+{
+	struct ib_umem_odp *umem_odp;
+	u64 end;
+	int err;
+
+	umem_odp = rxe_odp_umem_for_and_lock(odp, va, &end);
+	if (IS_ERR(umem_odp))
+		return PTR_ERR(umem_odp) == -ENOMEM ? umem_odp :
+						      ERR_PTR(-EFAULT);
+
+	*bytes = min3(len, (u64)RXE_ODP_CHUNK_SIZE, end - va);
+	err = rxe_odp_map_range_and_lock(umem_odp, va, *bytes, write);
+	if (err)
+		goto err_unlock_umem;
+
+	return umem_odp;
+
+err_unlock_umem:
+	rxe_odp_umem_unlock(odp);
+	return ERR_PTR(err);
+}
+
+/**
+ * rxe_odp_unlock - drop what rxe_odp_map_prefix_and_lock() took
+ * @odp: the MR's ODP state
+ * @umem_odp: the umem it returned
+ */
+void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp)
+	__releases(&odp->children_rwsem)
+{
+	mutex_unlock(&umem_odp->umem_mutex);
+	rxe_odp_umem_unlock(odp);
+}
+
 /*
  * __rxe_odp_copy - copy between a kernel buffer and mirrored user memory
  * @umem_odp: the MR's umem
@@ -453,8 +441,8 @@ static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
  * @length: bytes, > 0
  * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
  *
- * Context: rxe task, may sleep.  Takes and drops umem_mutex per chunk
- * (and children_lock when a chunk's child is created).
+ * Context: rxe task, may sleep.  Takes and drops children_rwsem and
+ * umem_mutex per chunk (rxe_odp_map_prefix_and_lock()).
  * Return: 0; -EFAULT if a page cannot be mirrored with the needed access
  * (the callers report a local protection error for an lkey, a remote
  * access error for an rkey); -EBUSY; -ENOMEM.
@@ -466,25 +454,20 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 	u64 va = rxe_odp_iova_to_va(mr, iova);
 	struct ib_umem_odp *umem_odp;
 	unsigned int bytes;
-	u64 end;
 	int err;
 
 	while (length) {
-		umem_odp = rxe_odp_umem_for(odp, va, &end);
-		if (IS_ERR(umem_odp))
-			return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
-		bytes = min_t(u64, min_t(u64, length, RXE_ODP_CHUNK_SIZE),
-			      end - va);
-
-		err = rxe_odp_map_range_and_lock(umem_odp, va, bytes,
-						 dir == RXE_TO_MR_OBJ);
-		if (err) {
+		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length,
+						       dir == RXE_TO_MR_OBJ,
+						       &bytes);
+		if (IS_ERR(umem_odp)) {
+			err = PTR_ERR(umem_odp);
 			rxe_dbg_mr(mr, "cannot mirror va %#llx+%u, err = %d\n",
-				   va, bytes, err);
+				   va, length, err);
 			return err;
 		}
 		err = __rxe_odp_copy(umem_odp, va, addr, bytes, dir);
-		mutex_unlock(&umem_odp->umem_mutex);
+		rxe_odp_unlock(odp, umem_odp);
 		if (err)
 			return err;
 
@@ -505,8 +488,9 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
  * @offset: set to its offset in @page
  *
  * Context: rxe task, may sleep.
- * Locks: returns RESPST_NONE with (*@umem)->umem_mutex held and the u64
- * mirrored writable; any other state with nothing held.
+ * Locks: returns RESPST_NONE with what rxe_odp_map_prefix_and_lock() takes
+ * held (release with rxe_odp_unlock()) and the u64 mirrored writable; any
+ * other state with nothing held.
  * Return: RESPST_NONE; RESPST_ERR_RKEY_VIOLATION if the u64 is outside the
  * MR or cannot be mirrored writable; RESPST_ERR_MISALIGNED_ATOMIC.
  */
@@ -514,10 +498,12 @@ static enum resp_states
 rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova,
 			      struct ib_umem_odp **umem, struct page **page,
 			      unsigned int *offset)
-	__acquires(&(*umem)->umem_mutex)
+	__acquires(&rxe_odp_mr(mr)->children_rwsem)
 {
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	struct ib_umem_odp *umem_odp;
-	u64 va, end;
+	unsigned int bytes;
+	u64 va;
 
 	if (mr_check_range(mr, iova, sizeof(u64))) {
 		rxe_dbg_mr(mr, "iova out of range\n");
@@ -530,25 +516,23 @@ rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova,
 		return RESPST_ERR_MISALIGNED_ATOMIC;
 	}
 
-	/* aligned, so inside one page and so one umem */
-	umem_odp = rxe_odp_umem_for(rxe_odp_mr(mr), va, &end);
+	/* aligned, so inside one page and so one umem: bytes is 8 */
+	umem_odp = rxe_odp_map_prefix_and_lock(odp, va, sizeof(u64), true,
+					       &bytes);
 	if (IS_ERR(umem_odp))
-		return RESPST_ERR_RKEY_VIOLATION;
-
-	if (rxe_odp_map_range_and_lock(umem_odp, va, sizeof(u64), true))
 		return RESPST_ERR_RKEY_VIOLATION;
 
 	*umem = umem_odp;
 	*page = __rxe_odp_page(umem_odp, va,
 			       ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT,
 			       offset);
-	if (!*page)
+	if (WARN_ON_ONCE(!*page || bytes != sizeof(u64)))
 		goto err_unlock;
 
 	return RESPST_NONE;
 
 err_unlock:
-	mutex_unlock(&umem_odp->umem_mutex);
+	rxe_odp_unlock(odp, umem_odp);
 	return RESPST_ERR_RKEY_VIOLATION;
 }
 
@@ -561,8 +545,8 @@ err_unlock:
  * @swap_add: swap value or addend
  * @orig_val: set to the value found
  *
- * Context: rxe responder task, may sleep.  Takes umem_mutex, then
- * rxe_atomic_ops_lock for the 8-byte operation itself.
+ * Context: rxe responder task, may sleep.  Takes children_rwsem and
+ * umem_mutex, then rxe_atomic_ops_lock for the 8-byte operation itself.
  * Return: RESPST_NONE (0); RESPST_ERR_RKEY_VIOLATION;
  * RESPST_ERR_MISALIGNED_ATOMIC.
  */
@@ -597,7 +581,7 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 	spin_unlock_bh(&rxe_atomic_ops_lock);
 
 	kunmap_local(kva);
-	mutex_unlock(&umem_odp->umem_mutex);
+	rxe_odp_unlock(rxe_odp_mr(mr), umem_odp);
 
 	return RESPST_NONE;
 }
@@ -608,7 +592,8 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
  * @iova: target, 8-byte aligned
  * @value: value to store
  *
- * Context: rxe responder task, may sleep.  Takes umem_mutex.
+ * Context: rxe responder task, may sleep.  Takes children_rwsem and
+ * umem_mutex.
  * Return: RESPST_NONE (0); RESPST_ERR_RKEY_VIOLATION;
  * RESPST_ERR_MISALIGNED_ATOMIC.
  */
@@ -630,7 +615,7 @@ int rxe_odp_mr_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 	smp_store_release((u64 *)(kva + offset), value);
 	kunmap_local(kva);
 
-	mutex_unlock(&umem_odp->umem_mutex);
+	rxe_odp_unlock(rxe_odp_mr(mr), umem_odp);
 
 	return RESPST_NONE;
 }
@@ -691,8 +676,8 @@ static int __rxe_odp_flush_pmem(struct ib_umem_odp *umem_odp, u64 va,
  * Pages are faulted in for reading, as the flush must reach every page
  * that RDMA may have written.
  *
- * Context: rxe responder task, may sleep.  Takes and drops umem_mutex per
- * chunk.
+ * Context: rxe responder task, may sleep.  Takes and drops children_rwsem
+ * and umem_mutex per chunk.
  * Return: 0; -EFAULT; -EINVAL (not persistent memory); -EBUSY; -ENOMEM.
  */
 int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
@@ -701,21 +686,15 @@ int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
 	u64 va = rxe_odp_iova_to_va(mr, iova);
 	struct ib_umem_odp *umem_odp;
 	unsigned int bytes;
-	u64 end;
 	int err;
 
 	while (length) {
-		umem_odp = rxe_odp_umem_for(odp, va, &end);
+		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length, false,
+						       &bytes);
 		if (IS_ERR(umem_odp))
-			return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
-		bytes = min_t(u64, min_t(u64, length, RXE_ODP_CHUNK_SIZE),
-			      end - va);
-
-		err = rxe_odp_map_range_and_lock(umem_odp, va, bytes, false);
-		if (err)
-			return err;
+			return PTR_ERR(umem_odp);
 		err = __rxe_odp_flush_pmem(umem_odp, va, bytes);
-		mutex_unlock(&umem_odp->umem_mutex);
+		rxe_odp_unlock(odp, umem_odp);
 		if (err)
 			return err;
 
@@ -810,10 +789,9 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 
 	odp->root = root;
 	odp->chunked = root->is_implicit_odp;
-	xa_init(&odp->children);
-	mutex_init(&odp->children_lock);
 	odp->start = ALIGN_DOWN(start, PAGE_SIZE);
 	odp->end = ALIGN(start + length, PAGE_SIZE);
+	rxe_odp_children_init(odp);
 	odp->mm = current->mm;
 	mmgrab(odp->mm);
 	root->private = odp;
@@ -838,25 +816,20 @@ err_free_odp:
  * more.  An invalidation still running is serialised by umem_mutex inside
  * ib_umem_odp_release(), which unmaps every page of a umem (dirtying those
  * mapped writable) and then removes its notifier, waiting for a callback in
- * progress to return.  Children go first, the root last.
+ * progress to return.  Children go first (rxe_odp_children_destroy()), the
+ * root last.
  *
  * Context: process context, may sleep.  Must not hold any ODP lock.
  */
 void rxe_odp_mr_release(struct rxe_mr *mr)
 {
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	struct ib_umem_odp *child;
-	unsigned long idx;
 
 	mr->umem = NULL;
 
-	xa_for_each(&odp->children, idx, child)
-		ib_umem_odp_release(child);
-	xa_destroy(&odp->children);
-
+	rxe_odp_children_destroy(odp);
 	ib_umem_odp_release(odp->root);
 	mmdrop(odp->mm);
-	mutex_destroy(&odp->children_lock);
 	kfree(odp);
 }
 

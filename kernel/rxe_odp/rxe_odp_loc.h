@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * On-Demand Paging for rxe: what our own files (rxe_odp*.c) share.  The
+ * hooks upstream rxe calls are in rxe_odp.h; the locks are described in
+ * the "Locking" comment of rxe_odp.c.
+ */
+
+#ifndef RXE_ODP_LOC_H
+#define RXE_ODP_LOC_H
+
+#include <linux/rwsem.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include "rxe_odp.h"
+
+#ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
+
+/*
+ * Each aligned chunk of this size gets its own child umem on first use;
+ * rxe_odp_implicit.c says why this size.
+ */
+#define RXE_ODP_CHILD_SHIFT 26
+#define RXE_ODP_CHILD_SIZE BIT_ULL(RXE_ODP_CHILD_SHIFT)
+
+/* Copies, flushes and prefetches mirror and lock at most this at a time. */
+#define RXE_ODP_CHUNK_SIZE SZ_1M
+
+/**
+ * struct rxe_odp_mr - the ODP side of one MR, the private of its umem
+ * @root: the MR's umem (mr->umem): implicit if @chunked, else the
+ *	HUGETLB umem that mirrors the whole range
+ * @chunked: the range is mirrored by children created on demand
+ * @implicit: the MR covers the whole address space of @mm (implicit ODP):
+ *	its children are released when unmapped and bounded in number
+ * @children: chunk index -> struct rxe_odp_child
+ * @children_rwsem: read to use a child, write to add or remove one
+ * @nr_children: children in @children (under @children_rwsem)
+ * @lru_clock: ticks once per child use, for least-recently-used release
+ * @reap_work: releases the children an unmap left empty
+ * @mm: the registering mm, grabbed so children can be made from it
+ * @start: first page of the range
+ * @end: page after the range
+ */
+struct rxe_odp_mr {
+	struct ib_umem_odp *root;
+	bool chunked;
+	bool implicit;
+	struct xarray children;
+	struct rw_semaphore children_rwsem; /* see Locking in rxe_odp.c */
+	unsigned int nr_children;
+	atomic64_t lru_clock;
+	struct work_struct reap_work;
+	struct mm_struct *mm;
+	u64 start;
+	u64 end;
+};
+
+static inline struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
+{
+	return to_ib_umem_odp(mr->umem)->private;
+}
+
+/* rxe_odp.c */
+void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
+		   enum rxe_counters pages, int npages);
+void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
+			  const struct mmu_notifier_range *range,
+			  unsigned long cur_seq);
+struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
+						u64 len, bool write,
+						unsigned int *bytes);
+void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
+
+/* rxe_odp_implicit.c */
+void rxe_odp_children_init(struct rxe_odp_mr *odp);
+void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
+struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
+					      u64 *end);
+void rxe_odp_umem_unlock(struct rxe_odp_mr *odp);
+
+#endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
+
+#endif /* RXE_ODP_LOC_H */
