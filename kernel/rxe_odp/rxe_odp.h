@@ -54,6 +54,15 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 int rxe_odp_mr_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
 int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length);
 
+/* rxe_odp_advise.c: prefetch */
+int rxe_odp_advise_mr(struct ib_pd *ibpd,
+		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		      struct ib_sge *sg_list, u32 num_sge,
+		      struct uverbs_attr_bundle *attrs);
+void rxe_odp_prefetch_cancel_mr(struct rxe_mr *mr);
+int rxe_odp_advise_init(void);
+void rxe_odp_advise_exit(void);
+
 #else /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
 
 /*
@@ -99,6 +108,28 @@ static inline int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova,
 					  unsigned int length)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline int rxe_odp_advise_mr(struct ib_pd *ibpd,
+				    enum ib_uverbs_advise_mr_advice advice,
+				    u32 flags, struct ib_sge *sg_list,
+				    u32 num_sge,
+				    struct uverbs_attr_bundle *attrs)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void rxe_odp_prefetch_cancel_mr(struct rxe_mr *mr)
+{
+}
+
+static inline int rxe_odp_advise_init(void)
+{
+	return 0;
+}
+
+static inline void rxe_odp_advise_exit(void)
+{
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */

@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * On-Demand Paging for rxe: prefetch, the advise_mr verb.
+ *
+ * ibv_advise_mr() asks for ranges of ODP MRs to be mirrored ahead of use,
+ * so that the rxe tasks that access them later find every page in dma_list
+ * and fault nothing:
+ *   PREFETCH           faults the pages in for reading;
+ *   PREFETCH_WRITE     faults them in for writing (the MR needs local write);
+ *   PREFETCH_NO_FAULT  faults nothing: it mirrors only the pages the CPU page
+ *                      tables hold already, with the permission they have
+ *                      there (hmm_range_fault() without HMM_PFN_REQ_FAULT, a
+ *                      snapshot).
+ * Pages mirrored this way are counted in odp_pages_prefetched, not in
+ * odp_faults / odp_pages_faulted, which count only the faults of accesses;
+ * odp_prefetches counts the requests accepted.
+ *
+ * Every SGE is checked before anything is mirrored, and a request that fails
+ * a check changes nothing.  The errors, in the order they are checked:
+ *   -EOPNOTSUPP  an advice other than the three above;
+ *   -EINVAL      a flag other than IB_UVERBS_ADVISE_MR_FLAG_FLUSH;
+ *   -ENOENT      an lkey that is not a valid ODP MR of this PD (no such
+ *                key, another PD, a pinned MR, an MR being deregistered);
+ *   -EPERM       PREFETCH_WRITE on an MR without IB_ACCESS_LOCAL_WRITE;
+ *   -EINVAL      an SGE not inside its MR (or whose end overflows);
+ *   -ENOMEM.
+ * A zero-length SGE is checked like any other and mirrors nothing.
+ *
+ * With IB_UVERBS_ADVISE_MR_FLAG_FLUSH the verb mirrors the ranges itself and
+ * returns when they are mirrored, or with the first error: -EFAULT (a page
+ * that cannot be mirrored with the access asked: a hole, PROT_NONE, a
+ * read-only mapping for PREFETCH_WRITE), -EBUSY (invalidations kept winning
+ * the race), -ENOMEM, -ENOENT (the MR was deregistered meanwhile), -EINTR (a
+ * fatal signal).  Without the flag the request is queued on
+ * rxe_odp_prefetch_wq and the verb returns 0 at once; errors of queued work
+ * are only logged (dynamic debug), and the other SGEs are still prefetched.
+ * When RXE_ODP_PREFETCH_MAX_QUEUED requests wait already, a new one is
+ * carried out in the caller instead (same result, no error), so that what
+ * waits in the kernel is bounded.
+ *
+ * Lifetime of a request
+ * ---------------------
+ * A request holds a pool reference on each MR it names, taken by the lookup
+ * that validates the SGE.  That keeps the MR, its umem and the owning
+ * mm_struct (grabbed by the umem), and with them the device: rxe_dereg_mr()
+ * waits for the references, and removing the device waits for every user
+ * context to close and so for every user MR to be deregistered (rxe has no
+ * disassociate_ucontext).  The owning process may exit while a request
+ * waits: its faults then fail (the core's mmget_not_zero()) and it ends.
+ *
+ * rxe_dereg_mr() calls rxe_odp_prefetch_cancel_mr() before it waits for the
+ * references: under rxe_odp_prefetch_lock, the MR is marked invalid (so no
+ * new request validates against it) and queued requests that have not
+ * started drop their references to it; a running request sees the mark
+ * before its next step of at most RXE_ODP_CHUNK_SIZE.  So dereg (and process
+ * exit, and device removal) never waits for a queued request, nor for more
+ * than one step of a running one.  A request drops its MR references last;
+ * after the last one it touches nothing but its own memory.  The work
+ * function is this module's code: module exit destroys (drains) the
+ * workqueue after every device is gone.
+ *
+ * Locking
+ * -------
+ * rxe_odp_prefetch_lock (spinlock)
+ *	Guards rxe_odp_prefetch_queued and rxe_odp_prefetch_nr_queued, the
+ *	MR references of queued requests, and the validation of a request
+ *	against rxe_odp_prefetch_cancel_mr() marking an MR invalid.  A leaf:
+ *	MR lookups under it are RCU plus a kref, nothing sleeps under it, and
+ *	it is never taken with an ODP lock held nor held while mirroring.
+ *	Only process context takes it (verbs, dereg, the workqueue).
+ * Mirroring takes the locks of an rxe task, one umem at a time:
+ * odp->children_rwsem (read), then the owning mm's mmap_lock (read, inside
+ * ib_umem_odp_map_dma_and_lock()), then umem_mutex; see rxe_odp.c.
+ */
+
+#include <linux/list.h>
+#include <linux/overflow.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+
+#include "rxe.h"
+#include "rxe_loc.h"
+#include "rxe_odp_loc.h"
+
+#ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
+
+/* Queued (not yet started) requests; beyond this the caller does the work. */
+#define RXE_ODP_PREFETCH_MAX_QUEUED 1024
+
+/**
+ * struct rxe_odp_prefetch_sge - one checked SGE of a prefetch request
+ * @mr: the ODP MR, referenced; NULL once the reference is dropped
+ * @iova: start of the range
+ * @length: bytes
+ */
+struct rxe_odp_prefetch_sge {
+	struct rxe_mr *mr;
+	u64 iova;
+	u32 length;
+};
+
+/**
+ * struct rxe_odp_prefetch - one advise_mr prefetch request
+ * @work: runs the request on rxe_odp_prefetch_wq (queued requests)
+ * @queued: on rxe_odp_prefetch_queued from validation until @work starts
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ * @num_sge: entries in @sge
+ * @sge: the ranges
+ */
+struct rxe_odp_prefetch {
+	struct work_struct work;
+	struct list_head queued;
+	enum ib_uverbs_advise_mr_advice advice;
+	u32 num_sge;
+	struct rxe_odp_prefetch_sge sge[] __counted_by(num_sge);
+};
+
+static struct workqueue_struct *rxe_odp_prefetch_wq;
+static DEFINE_SPINLOCK(rxe_odp_prefetch_lock);
+static LIST_HEAD(rxe_odp_prefetch_queued);
+static unsigned int rxe_odp_prefetch_nr_queued;
+
+/*
+ * rxe_odp_prefetch_va - the user virtual address of an iova of an ODP MR
+ *
+ * uverbs guarantees that the iova and the start address share their offset
+ * in the page.  No lock needed.
+ */
+static u64 rxe_odp_prefetch_va(struct rxe_mr *mr, u64 iova)
+{
+	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/*
+ * __rxe_odp_prefetch_mirrored - umem pages of a range mirrored with @perm
+ * @umem_odp: the umem
+ * @va: user virtual address inside the umem
+ * @len: bytes, > 0, with [@va, @va + @len) inside the umem
+ * @perm: ODP_READ_ALLOWED_BIT, optionally | ODP_WRITE_ALLOWED_BIT
+ * @npages: set to the number of umem pages the range spans
+ *
+ * Needs umem_odp->umem_mutex.
+ */
+static unsigned long __rxe_odp_prefetch_mirrored(struct ib_umem_odp *umem_odp,
+						 u64 va, u64 len, u64 perm,
+						 unsigned long *npages)
+{
+	unsigned long idx, last, mirrored = 0;
+
+	lockdep_assert_held(&umem_odp->umem_mutex);
+
+	idx = (va - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
+	last = (va + len - 1 - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
+	*npages = last - idx + 1;
+	for (; idx <= last; idx++)
+		if ((umem_odp->dma_list[idx] & perm) == perm)
+			mirrored++;
+
+	return mirrored;
+}
+
+/*
+ * rxe_odp_prefetch_step - mirror the start of a range of an ODP MR
+ * @mr: ODP MR, referenced by the caller
+ * @va: user virtual address inside the MR
+ * @len: bytes, > 0, inside the MR
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ *
+ * Mirrors at most RXE_ODP_CHUNK_SIZE, and never past the end of the umem
+ * that holds @va.  Counts the pages it newly mirrored (or, for
+ * PREFETCH_WRITE, made writable) in odp_pages_prefetched.
+ *
+ * Context: process context, may sleep; no ODP lock held.
+ * Locks: takes odp->children_rwsem for read for the whole step and, inside
+ * it, umem_mutex twice: to see what is mirrored already, and from the
+ * mapping in ib_umem_odp_map_dma_and_lock() (which checks
+ * mmu_interval_read_retry() under it) until the new pages are counted.
+ * Return: the bytes handled (> 0); -EFAULT if a page cannot be mirrored as
+ * asked or the owning process is gone; -EBUSY; -ENOMEM.
+ */
+static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
+				 enum ib_uverbs_advise_mr_advice advice)
+{
+	bool fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT;
+	struct rxe_dev *rxe = to_rdev(mr->ibmr.device);
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
+	u64 perm = ODP_READ_ALLOWED_BIT;
+	unsigned long before, after, npages;
+	struct ib_umem_odp *umem_odp;
+	atomic64_t *pages;
+	u64 end;
+	int ret;
+
+	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE)
+		perm |= ODP_WRITE_ALLOWED_BIT;
+
+	umem_odp = rxe_odp_umem_for_and_lock(odp, va, &end);
+	if (IS_ERR(umem_odp))
+		return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
+
+	len = min3(len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
+
+	/* 1. Mirrored as asked already: nothing to fault, nothing to count. */
+	mutex_lock(&umem_odp->umem_mutex);
+	before = __rxe_odp_prefetch_mirrored(umem_odp, va, len, perm, &npages);
+	mutex_unlock(&umem_odp->umem_mutex);
+	if (before == npages)
+		goto out_done;
+
+	/*
+	 * 2. Fault (or, for NO_FAULT, snapshot) the range.  Core runs
+	 * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
+	 * mmu_interval_read_retry() under it (retrying internally until
+	 * HMM_RANGE_DEFAULT_TIMEOUT) and maps what it found; on success
+	 * umem_mutex stays held.
+	 */
+	ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, len, perm, fault);
+	if (ret < 0) {
+		if (ret != -ENOMEM && ret != -EBUSY)
+			ret = -EFAULT; /* -EFAULT, -EPERM, -EINVAL: see above */
+		goto out_unlock_umem;
+	}
+
+	/*
+	 * 3. Count under the same hold of umem_mutex.  An invalidation
+	 * between 1. and 2. may make this an undercount, never more.
+	 */
+	after = __rxe_odp_prefetch_mirrored(umem_odp, va, len, perm, &npages);
+	mutex_unlock(&umem_odp->umem_mutex);
+	if (after > before) {
+		pages = &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
+		atomic64_add(after - before, pages);
+	}
+
+out_done:
+	ret = len;
+out_unlock_umem:
+	rxe_odp_umem_unlock(odp);
+	return ret;
+}
+
+/*
+ * rxe_odp_prefetch_range - mirror the range of one SGE
+ * @sge: a checked SGE whose MR reference the caller holds
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ * @in_caller: run by the verb's caller, whom a fatal signal interrupts
+ *
+ * Stops early when the MR is being deregistered.
+ * Context: process context, may sleep; no ODP lock held.
+ * Return: 0; -ENOENT if the MR is being deregistered; -EINTR; an error of
+ * rxe_odp_prefetch_step().
+ */
+static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
+				  enum ib_uverbs_advise_mr_advice advice,
+				  bool in_caller)
+{
+	struct rxe_mr *mr = sge->mr;
+	u64 va = rxe_odp_prefetch_va(mr, sge->iova);
+	u64 left = sge->length;
+	int ret;
+
+	while (left) {
+		/* marked by rxe_odp_prefetch_cancel_mr() */
+		if (READ_ONCE(mr->state) != RXE_MR_STATE_VALID)
+			return -ENOENT;
+		if (in_caller && fatal_signal_pending(current))
+			return -EINTR;
+
+		ret = rxe_odp_prefetch_step(mr, va, left, advice);
+		if (ret < 0)
+			return ret;
+
+		va += ret;
+		left -= ret;
+		cond_resched();
+	}
+
+	return 0;
+}
+
+/*
+ * rxe_odp_prefetch_run - carry out a request
+ * @req: a checked request, off rxe_odp_prefetch_queued
+ * @in_caller: run by the verb's caller (see rxe_odp_prefetch_range())
+ * @sync: stop at the first error and return it; otherwise go on with the
+ *	next SGE
+ *
+ * Context: process context, may sleep; no ODP lock held.
+ * Return: 0, or (@sync only) the first error of rxe_odp_prefetch_range().
+ */
+static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *req, bool in_caller,
+				bool sync)
+{
+	struct rxe_odp_prefetch_sge *sge;
+	int err;
+	u32 i;
+
+	for (i = 0; i < req->num_sge; i++) {
+		sge = &req->sge[i];
+		if (!sge->mr)
+			continue; /* dropped by rxe_odp_prefetch_cancel_mr() */
+
+		err = rxe_odp_prefetch_range(sge, req->advice, in_caller);
+		if (!err)
+			continue;
+		rxe_dbg_mr(sge->mr, "prefetch %#llx+%u advice %d: err = %d\n",
+			   sge->iova, sge->length, req->advice, err);
+		if (sync)
+			return err;
+	}
+
+	return 0;
+}
+
+/*
+ * rxe_odp_prefetch_free - drop a request's MR references and free it
+ *
+ * After the last MR reference is gone the device may go too: nothing here
+ * touches it.
+ * Context: process context.  Not on rxe_odp_prefetch_queued.
+ */
+static void rxe_odp_prefetch_free(struct rxe_odp_prefetch *req)
+{
+	u32 i;
+
+	for (i = 0; i < req->num_sge; i++)
+		if (req->sge[i].mr)
+			rxe_put(req->sge[i].mr);
+	kvfree(req);
+}
+
+static void rxe_odp_prefetch_work(struct work_struct *work)
+{
+	struct rxe_odp_prefetch *req =
+		container_of(work, struct rxe_odp_prefetch, work);
+
+	/* From here on the MR references are ours, not dereg's to drop. */
+	spin_lock(&rxe_odp_prefetch_lock);
+	list_del_init(&req->queued);
+	rxe_odp_prefetch_nr_queued--;
+	spin_unlock(&rxe_odp_prefetch_lock);
+
+	rxe_odp_prefetch_run(req, false, false);
+	rxe_odp_prefetch_free(req);
+}
+
+/*
+ * __rxe_odp_prefetch_check_sge - look up and check one SGE
+ * @pd: the PD of the verb
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ * @ib_sge: the SGE as given
+ * @sge: filled in; @sge->mr holds a reference when it is set, even on error
+ *
+ * Needs rxe_odp_prefetch_lock, so that an MR found valid here is not being
+ * deregistered unseen by rxe_odp_prefetch_cancel_mr().
+ * Return: 0; -ENOENT, -EPERM or -EINVAL as listed at the top of this file.
+ */
+static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
+					enum ib_uverbs_advise_mr_advice advice,
+					const struct ib_sge *ib_sge,
+					struct rxe_odp_prefetch_sge *sge)
+{
+	struct rxe_dev *rxe = to_rdev(pd->ibpd.device);
+	struct rxe_mr *mr;
+	u64 last;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+
+	mr = rxe_pool_get_index(&rxe->mr_pool, ib_sge->lkey >> 8);
+	if (!mr)
+		return -ENOENT;
+	sge->mr = mr;
+	sge->iova = ib_sge->addr;
+	sge->length = ib_sge->length;
+
+	if (mr->lkey != ib_sge->lkey || mr_pd(mr) != pd ||
+	    mr->ibmr.type != IB_MR_TYPE_USER || !rxe_mr_is_odp(mr) ||
+	    READ_ONCE(mr->state) != RXE_MR_STATE_VALID) {
+		rxe_dbg_pd(pd, "lkey %#x is not an ODP MR of this PD\n",
+			   ib_sge->lkey);
+		return -ENOENT;
+	}
+
+	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE &&
+	    !(mr->access & IB_ACCESS_LOCAL_WRITE)) {
+		rxe_dbg_mr(mr, "PREFETCH_WRITE without local write access\n");
+		return -EPERM;
+	}
+
+	if (check_add_overflow(sge->iova, (u64)sge->length, &last) ||
+	    mr_check_range(mr, sge->iova, sge->length)) {
+		rxe_dbg_mr(mr, "prefetch %#llx+%u is not inside the MR\n",
+			   sge->iova, sge->length);
+		return -EINVAL;
+	}
+
+	return 0;
+}
+
+/*
+ * rxe_odp_prefetch_prepare - check every SGE and take the MR references
+ * @req: a new request with @advice and @num_sge set, @sge zeroed
+ * @pd: the PD of the verb
+ * @sg_list: the SGEs as given
+ * @queue: the request is to be queued: put it on rxe_odp_prefetch_queued
+ *	if it passes, unless too many wait already
+ *
+ * Context: process context.  Takes rxe_odp_prefetch_lock.
+ * Return: 0, with *@queue cleared if the caller must run the request
+ * itself; the first error of __rxe_odp_prefetch_check_sge(), with the
+ * references taken so far left in @req for rxe_odp_prefetch_free().
+ */
+static int rxe_odp_prefetch_prepare(struct rxe_odp_prefetch *req,
+				    struct rxe_pd *pd,
+				    const struct ib_sge *sg_list, bool *queue)
+{
+	int err = 0;
+	u32 i;
+
+	spin_lock(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++) {
+		err = __rxe_odp_prefetch_check_sge(pd, req->advice, &sg_list[i],
+						   &req->sge[i]);
+		if (err)
+			goto out_unlock;
+	}
+
+	if (*queue && rxe_odp_prefetch_nr_queued >= RXE_ODP_PREFETCH_MAX_QUEUED)
+		*queue = false;
+	if (*queue) {
+		list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
+		rxe_odp_prefetch_nr_queued++;
+	}
+
+out_unlock:
+	spin_unlock(&rxe_odp_prefetch_lock);
+	return err;
+}
+
+/**
+ * rxe_odp_advise_mr - the advise_mr device op
+ * @ibpd: the PD the SGEs' lkeys must belong to
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH, _PREFETCH_WRITE or
+ *	_PREFETCH_NO_FAULT
+ * @flags: IB_UVERBS_ADVISE_MR_FLAG_FLUSH for a synchronous prefetch
+ * @sg_list: ranges of ODP MRs (lkey, iova, length)
+ * @num_sge: entries in @sg_list
+ * @attrs: uverbs attributes (unused)
+ *
+ * Context: process context (the ADVISE_MR uverbs method), may sleep.  Takes
+ * rxe_odp_prefetch_lock, and for a synchronous request the locks of
+ * rxe_odp_prefetch_step().
+ * Return: 0 once queued or (FLUSH) done; the errors listed at the top of
+ * this file.
+ */
+int rxe_odp_advise_mr(struct ib_pd *ibpd,
+		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		      struct ib_sge *sg_list, u32 num_sge,
+		      struct uverbs_attr_bundle *attrs)
+{
+	bool queue = !(flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH);
+	struct rxe_pd *pd = to_rpd(ibpd);
+	struct rxe_odp_prefetch *req;
+	int err;
+
+	switch (advice) {
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH:
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE:
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT:
+		break;
+	default:
+		rxe_dbg_pd(pd, "advice %d not supported\n", advice);
+		return -EOPNOTSUPP;
+	}
+	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
+		return -EINVAL;
+	if (!num_sge)
+		return 0;
+
+	req = kvzalloc(struct_size(req, sge, num_sge), GFP_KERNEL_ACCOUNT);
+	if (!req)
+		return -ENOMEM;
+	INIT_WORK(&req->work, rxe_odp_prefetch_work);
+	INIT_LIST_HEAD(&req->queued);
+	req->advice = advice;
+	req->num_sge = num_sge;
+
+	err = rxe_odp_prefetch_prepare(req, pd, sg_list, &queue);
+	if (err)
+		goto out_free_req;
+
+	rxe_counter_inc(to_rdev(ibpd->device), RXE_CNT_ODP_PREFETCHES);
+
+	if (queue) {
+		queue_work(rxe_odp_prefetch_wq, &req->work);
+		return 0;
+	}
+
+	/* an asynchronous request run here for backpressure reports nothing */
+	err = rxe_odp_prefetch_run(req, true,
+				   flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH);
+
+out_free_req:
+	rxe_odp_prefetch_free(req);
+	return err;
+}
+
+/**
+ * rxe_odp_prefetch_cancel_mr - an ODP MR is about to be deregistered
+ * @mr: the MR, still referenced by its owner
+ *
+ * Marks the MR invalid, so that no new prefetch validates against it and a
+ * running one stops at its next step, and drops the references that queued
+ * requests hold on it, so that dereg does not wait for them.
+ * Context: process context (dereg_mr verb), before rxe_cleanup().  Takes
+ * rxe_odp_prefetch_lock.
+ */
+void rxe_odp_prefetch_cancel_mr(struct rxe_mr *mr)
+{
+	struct rxe_odp_prefetch *req;
+	u32 i;
+
+	if (!rxe_mr_is_odp(mr))
+		return;
+
+	spin_lock(&rxe_odp_prefetch_lock);
+	WRITE_ONCE(mr->state, RXE_MR_STATE_INVALID);
+	list_for_each_entry(req, &rxe_odp_prefetch_queued, queued) {
+		for (i = 0; i < req->num_sge; i++) {
+			if (req->sge[i].mr != mr)
+				continue;
+			req->sge[i].mr = NULL;
+			/* not the last reference: the owner still holds one */
+			rxe_put(mr);
+		}
+	}
+	spin_unlock(&rxe_odp_prefetch_lock);
+}
+
+/**
+ * rxe_odp_advise_init - set up prefetch at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int rxe_odp_advise_init(void)
+{
+	rxe_odp_prefetch_wq =
+		alloc_workqueue("rxe_odp_prefetch", WQ_UNBOUND, 0);
+
+	return rxe_odp_prefetch_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * rxe_odp_advise_exit - tear prefetch down at module unload
+ *
+ * Called once every device is unregistered: no request can be made any
+ * more, and the queued ones hold no MR (all were deregistered).  Destroying
+ * the workqueue waits for them to run and return, so none runs this
+ * module's code after it is gone.
+ */
+void rxe_odp_advise_exit(void)
+{
+	destroy_workqueue(rxe_odp_prefetch_wq);
+	WARN_ON_ONCE(!list_empty(&rxe_odp_prefetch_queued));
+}
+
+#endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
