@@ -29,15 +29,24 @@
  * -------
  * odp->children_rwsem (rw_semaphore; one per ODP MR)
  *	Keeps children alive while they are used.  Held for read by an rxe
- *	task from finding the umem of an address until it has dropped that
- *	umem's umem_mutex (rxe_odp_umem_for_and_lock() .. rxe_odp_unlock()),
- *	one umem at a time.  Held for write to add a child (across
- *	ib_umem_odp_alloc_child(), which allocates with GFP_KERNEL and
- *	inserts the child's notifier, taking mmap_lock for write the first
- *	time the mm gets a notifier) and to remove one (across
- *	ib_umem_odp_release(), which takes the child's umem_mutex and waits
- *	for an invalidation in progress in the mm to finish).  Never taken
- *	by a notifier callback, so that wait cannot close a cycle.
+ *	task (or a prefetch) from finding the umem of an address until it has
+ *	dropped that umem's umem_mutex (rxe_odp_umem_for_and_lock() ..
+ *	rxe_odp_unlock()), one umem at a time, never recursively.  Held for
+ *	write to add a child (across ib_umem_odp_alloc_child(), which
+ *	allocates with GFP_KERNEL and inserts the child's notifier, taking
+ *	mmap_lock for write the first time the mm gets a notifier) and to
+ *	remove one (across ib_umem_odp_release(), which takes the child's
+ *	umem_mutex and waits for an invalidation in progress in the mm to
+ *	finish): by the rxe task that adds a child, which first releases
+ *	least recently used ones past the implicit_max_children bound, then
+ *	downgrades to read; by an implicit MR's reap work (system_wq); by
+ *	MR cleanup.  Never taken by a notifier callback, so none of those
+ *	waits can close a cycle.  Users of the xarray odp->children: load
+ *	under it (read), store and erase under it (write).
+ * odp->children's xa_lock (spinlock, taken inside the xarray calls)
+ *	Also taken by a child's invalidate callback, after it dropped the
+ *	child's umem_mutex, to mark the child for the reap work (then it
+ *	queues the work).  Nothing is taken under it.
  * umem_odp->umem_mutex (mutex; one per child, or per HUGETLB MR)
  *	Guards dma_list and npages, and orders faults against invalidations
  *	(mmu_interval_read_retry() is checked under it).  Held while rxe
@@ -56,7 +65,14 @@
  *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
  *	with umem_mutex NOT held; umem_mutex is taken after it is dropped.
  *
- * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock.
+ * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock;
+ * children_rwsem -> xa_lock.
+ *
+ * Teardown: rxe_odp_mr_release() runs when no reference to the MR is left,
+ * so no rxe task or prefetch holds children_rwsem; it releases every child
+ * under children_rwsem (write), each release waiting for that child's
+ * callback in progress, and only then cancels the reap work, which nothing
+ * can queue once the last child notifier is gone.
  *
  * rxe's own locks - qp->state_lock, the task lock, the SRQ consumer lock,
  * the MR pool xarray lock (lookups use RCU and a reference) - are never held
@@ -452,13 +468,13 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 {
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	u64 va = rxe_odp_iova_to_va(mr, iova);
+	bool write = dir == RXE_TO_MR_OBJ;
 	struct ib_umem_odp *umem_odp;
 	unsigned int bytes;
 	int err;
 
 	while (length) {
-		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length,
-						       dir == RXE_TO_MR_OBJ,
+		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length, write,
 						       &bytes);
 		if (IS_ERR(umem_odp)) {
 			err = PTR_ERR(umem_odp);
@@ -517,8 +533,8 @@ rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova,
 	}
 
 	/* aligned, so inside one page and so one umem: bytes is 8 */
-	umem_odp = rxe_odp_map_prefix_and_lock(odp, va, sizeof(u64), true,
-					       &bytes);
+	umem_odp =
+		rxe_odp_map_prefix_and_lock(odp, va, sizeof(u64), true, &bytes);
 	if (IS_ERR(umem_odp))
 		return RESPST_ERR_RKEY_VIOLATION;
 
@@ -707,28 +723,37 @@ int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
 
 /*
  * rxe_odp_root_get - the umem an ODP MR hangs off
+ * @rxe: the device
+ * @start: user virtual address (0 for an implicit MR)
+ * @length: bytes (U64_MAX for an implicit MR)
+ * @access: IB_ACCESS_* flags
+ * @implicit: the MR is implicit: the whole address space
  *
  * A HUGETLB MR gets one ib_umem_odp over the whole range now (children are
  * PAGE_SIZE only); any other MR an implicit umem, an anchor with no lists
  * and no notifier, whose children are made on first access.
  * Context: process context (reg_user_mr verb).
- * Return: the umem or ERR_PTR(): -EINVAL (empty range), -EOVERFLOW, and
- * the errors of ib_umem_odp_get() / ib_umem_odp_alloc_implicit().
+ * Return: the umem or ERR_PTR(): -EINVAL (empty range, or an implicit
+ * HUGETLB MR), -EOVERFLOW, and the errors of ib_umem_odp_get() /
+ * ib_umem_odp_alloc_implicit().
  */
 static struct ib_umem_odp *rxe_odp_root_get(struct rxe_dev *rxe, u64 start,
-					    u64 length, int access)
+					    u64 length, int access,
+					    bool implicit)
 {
 	struct ib_umem_odp *root;
 	u64 end;
 
+	if (implicit && (access & IB_ACCESS_HUGETLB))
+		return ERR_PTR(-EINVAL);
 	if (access & IB_ACCESS_HUGETLB)
 		return ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 				       &rxe_odp_mn_ops);
 
 	if (!length)
 		return ERR_PTR(-EINVAL);
-	if (check_add_overflow(start, length, &end) ||
-	    end > U64_MAX - PAGE_SIZE)
+	if (!implicit && (check_add_overflow(start, length, &end) ||
+			  end > U64_MAX - PAGE_SIZE))
 		return ERR_PTR(-EOVERFLOW);
 
 	root = ib_umem_odp_alloc_implicit(&rxe->ib_dev, access);
@@ -743,9 +768,9 @@ static struct ib_umem_odp *rxe_odp_root_get(struct rxe_dev *rxe, u64 start,
 }
 
 /**
- * rxe_odp_mr_init_user - register an explicit ODP MR
+ * rxe_odp_mr_init_user - register an ODP MR
  * @rxe: the device
- * @start: user virtual address
+ * @start: user virtual address; 0 with @length U64_MAX for implicit ODP
  * @length: bytes
  * @access: IB_ACCESS_* flags, including IB_ACCESS_ON_DEMAND
  * @mr: MR initialised by rxe_mr_init(), not yet in the pool index
@@ -753,16 +778,19 @@ static struct ib_umem_odp *rxe_odp_root_get(struct rxe_dev *rxe, u64 start,
  * Pins nothing and builds no page list.  Except for HUGETLB MRs, nothing is
  * allocated per page either, so registration costs the same whatever the
  * size: page lists and notifiers come with each chunk's child umem, the
- * first time rxe touches the chunk.
+ * first time rxe touches the chunk.  An implicit MR covers the user
+ * address space of the calling process, [0, TASK_SIZE): addresses above
+ * (kernel, non-canonical) fail as outside the MR (rxe_odp_implicit.c).
  *
  * Context: process context (reg_user_mr verb).  No lock held or taken.
- * Return: 0; -EOPNOTSUPP for implicit ODP (the whole address space) or a
- * device without virtual DMA; -ENOMEM; -EINVAL; -EOVERFLOW; the errors of
- * ib_umem_odp_get().
+ * Return: 0; -EOPNOTSUPP for a device without virtual DMA; -ENOMEM;
+ * -EINVAL; -EOVERFLOW; the errors of ib_umem_odp_get() and
+ * ib_umem_odp_alloc_implicit().
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 			 struct rxe_mr *mr)
 {
+	bool implicit = !start && length == U64_MAX;
 	struct ib_umem_odp *root;
 	struct rxe_odp_mr *odp;
 	int err;
@@ -771,16 +799,11 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 	if (WARN_ON_ONCE(!ib_uses_virt_dma(&rxe->ib_dev)))
 		return -EOPNOTSUPP;
 
-	if (!start && length == U64_MAX) {
-		rxe_dbg_mr(mr, "implicit ODP is not supported\n");
-		return -EOPNOTSUPP;
-	}
-
 	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
 	if (!odp)
 		return -ENOMEM;
 
-	root = rxe_odp_root_get(rxe, start, length, access);
+	root = rxe_odp_root_get(rxe, start, length, access, implicit);
 	if (IS_ERR(root)) {
 		err = PTR_ERR(root);
 		rxe_dbg_mr(mr, "cannot make the ODP umem, err = %d\n", err);
@@ -789,8 +812,14 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 
 	odp->root = root;
 	odp->chunked = root->is_implicit_odp;
-	odp->start = ALIGN_DOWN(start, PAGE_SIZE);
-	odp->end = ALIGN(start + length, PAGE_SIZE);
+	odp->implicit = implicit;
+	if (implicit) {
+		odp->start = 0;
+		odp->end = current->mm->task_size;
+	} else {
+		odp->start = ALIGN_DOWN(start, PAGE_SIZE);
+		odp->end = ALIGN(start + length, PAGE_SIZE);
+	}
 	rxe_odp_children_init(odp);
 	odp->mm = current->mm;
 	mmgrab(odp->mm);
@@ -834,7 +863,7 @@ void rxe_odp_mr_release(struct rxe_mr *mr)
 }
 
 /**
- * rxe_odp_init_caps - advertise explicit ODP
+ * rxe_odp_init_caps - advertise ODP, explicit and implicit
  * @rxe: the device, while its attributes are set up
  *
  * Context: device creation.  No lock.
@@ -845,7 +874,7 @@ void rxe_odp_init_caps(struct rxe_dev *rxe)
 
 	rxe->attr.kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
 
-	caps->general_caps = IB_ODP_SUPPORT;
+	caps->general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
 	caps->per_transport_caps.rc_odp_caps =
 		IB_ODP_SUPPORT_SEND | IB_ODP_SUPPORT_RECV |
 		IB_ODP_SUPPORT_WRITE | IB_ODP_SUPPORT_READ |

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * On-Demand Paging for rxe: the children of chunked ODP MRs.
+ * On-Demand Paging for rxe: the children of chunked ODP MRs, and implicit
+ * ODP MRs.
  *
  * Every ODP MR but a HUGETLB one hangs off an implicit ib_umem_odp (an
  * anchor with no page lists and no notifier).  Each RXE_ODP_CHILD_SIZE-
@@ -9,12 +10,40 @@
  * chunk, so registration costs the same whatever the size, and an
  * invalidation only reaches the children it overlaps.
  *
+ * An implicit MR (addr 0, length U64_MAX) is such an MR over the whole
+ * user address space of the registering mm, [0, mm->task_size): its lkey
+ * and rkey reach any address of that process, mapped before or after the
+ * registration, with the access the MR was registered with.  Its children
+ * are not kept until dereg as an explicit MR's are, since the address
+ * space has room for millions of them:
+ *  - an unmap (MMU_NOTIFY_UNMAP) that leaves a child with nothing mirrored
+ *    marks it; the MR's reap work releases marked children still empty
+ *    (a notifier cannot be removed from inside its own callback);
+ *  - at most implicit_max_children (module parameter) live per MR: making
+ *    one more first releases the least recently used.
+ * odp_implicit_children (live children of implicit MRs) and
+ * odp_implicit_children_released (released by either rule, not counting
+ * dereg) are device hw counters.
+ *
+ * Why 64 MiB children.  A child's lists cost 16 bytes per 4 KiB page
+ * (pfn_list + dma_list), so 256 KiB per 64 MiB child, allocated zeroed on
+ * first touch, under children_rwsem held for write.  Smaller children mean
+ * more notifiers in the mm's interval tree (searched on every invalidation
+ * of the process) and more creations as traffic spreads: a 1 GiB buffer
+ * takes 16 children at 64 MiB, 512 at 2 MiB.  Larger children make the
+ * first touch of a small buffer dear (4 MiB of lists at 1 GiB) and release
+ * coarse: an unmap frees a child only once all of it is unmirrored.  64 MiB
+ * is a multiple of the PMD size, so a THP or hugetlb page never straddles
+ * two children, and with the default bound of 512 children an implicit MR
+ * mirrors up to 32 GiB at once for at most 128 MiB of lists.
+ *
  * Children are looked up and used under odp->children_rwsem held for read
  * (rxe_odp_umem_for_and_lock() .. rxe_odp_umem_unlock()); they are added
  * and removed with it held for write.  See "Locking" in rxe_odp.c.
  */
 
 #include <linux/mmu_notifier.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 
 #include "rxe.h"
@@ -23,23 +52,62 @@
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
+#define RXE_ODP_IMPLICIT_MAX_CHILDREN 512
+#define RXE_ODP_IMPLICIT_MAX_CHILDREN_LIMIT 65536
+
+static unsigned int rxe_odp_implicit_max_children =
+	RXE_ODP_IMPLICIT_MAX_CHILDREN;
+
+static int rxe_odp_max_children_set(const char *val,
+				    const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1,
+				     RXE_ODP_IMPLICIT_MAX_CHILDREN_LIMIT);
+}
+
+static const struct kernel_param_ops rxe_odp_max_children_ops = {
+	.set = rxe_odp_max_children_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(implicit_max_children, &rxe_odp_max_children_ops,
+		&rxe_odp_implicit_max_children, 0644);
+MODULE_PARM_DESC(implicit_max_children,
+		 "Children per implicit ODP MR (1-65536, default 512)");
+
+/* xarray mark of a child an unmap left with nothing mirrored */
+#define RXE_ODP_CHILD_UNMAPPED XA_MARK_0
+
 /**
  * struct rxe_odp_child - one chunk's child umem
  * @umem: the child umem; its private points back here once published
  * @odp: the MR's ODP state
  * @idx: chunk index in @odp->children
+ * @last_use: @odp->lru_clock at the last use (implicit MRs only)
  */
 struct rxe_odp_child {
 	struct ib_umem_odp *umem;
 	struct rxe_odp_mr *odp;
 	unsigned long idx;
+	u64 last_use;
 };
+
+static struct rxe_dev *rxe_odp_dev(struct rxe_odp_mr *odp)
+{
+	return to_rdev(odp->root->umem.ibdev);
+}
 
 /*
  * rxe_odp_child_invalidate - interval notifier callback of a child umem
  *
+ * Unmaps what the range covers (__rxe_odp_invalidate()).  When an unmap
+ * leaves a child of an implicit MR with nothing mirrored, marks the child
+ * and queues the MR's reap work, which releases it.
+ *
  * Context: as rxe_odp_invalidate() (rxe_odp.c).  Takes the child's
- * umem_mutex; never children_rwsem.
+ * umem_mutex, then (to mark) the xarray's spinlock; never children_rwsem.
+ * The child cannot go away meanwhile: releasing it removes this notifier,
+ * which waits for the callback to return.
  * Return: false if the range may not block, else true once the range is
  * no longer mirrored.
  */
@@ -49,13 +117,25 @@ static bool rxe_odp_child_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct ib_umem_odp *umem_odp =
 		container_of(mni, struct ib_umem_odp, notifier);
+	struct rxe_odp_child *child;
+	bool reap;
 
 	if (!mmu_notifier_range_blockable(range))
 		return false;
 
 	mutex_lock(&umem_odp->umem_mutex);
 	__rxe_odp_invalidate(umem_odp, range, cur_seq);
+	/* NULL until published, and then nothing is mirrored yet anyway */
+	child = umem_odp->private;
+	reap = child && child->odp->implicit &&
+	       range->event == MMU_NOTIFY_UNMAP && !umem_odp->npages;
 	mutex_unlock(&umem_odp->umem_mutex);
+
+	if (reap) {
+		xa_set_mark(&child->odp->children, child->idx,
+			    RXE_ODP_CHILD_UNMAPPED);
+		queue_work(system_wq, &child->odp->reap_work);
+	}
 
 	return true;
 }
@@ -68,6 +148,7 @@ static const struct mmu_interval_notifier_ops rxe_odp_child_mn_ops = {
  * rxe_odp_child_release - take a child out of its MR and free it
  * @odp: the MR's ODP state
  * @child: a child in @odp->children
+ * @dereg: the whole MR goes (not counted as a release)
  *
  * ib_umem_odp_release() unmaps every page of the child under its
  * umem_mutex (dirtying those mapped writable) and removes its notifier,
@@ -76,14 +157,82 @@ static const struct mmu_interval_notifier_ops rxe_odp_child_mn_ops = {
  * Needs children_rwsem held for write: no rxe task uses the child.
  */
 static void rxe_odp_child_release(struct rxe_odp_mr *odp,
-				  struct rxe_odp_child *child)
+				  struct rxe_odp_child *child, bool dereg)
 {
+	struct rxe_dev *rxe = rxe_odp_dev(odp);
+	atomic64_t *live = &rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN];
+
 	lockdep_assert_held_write(&odp->children_rwsem);
 
 	xa_erase(&odp->children, child->idx);
 	odp->nr_children--;
 	ib_umem_odp_release(child->umem);
 	kfree(child);
+
+	if (odp->implicit) {
+		atomic64_dec(live);
+		if (!dereg)
+			rxe_counter_inc(rxe,
+					RXE_CNT_ODP_IMPLICIT_CHILDREN_RELEASED);
+	}
+}
+
+/*
+ * rxe_odp_children_trim - release least recently used children
+ * @odp: the MR's ODP state, implicit
+ * @max: how many children may stay
+ *
+ * Context: process context, may sleep.  Needs children_rwsem held for
+ * write: no child is in use, and last_use no longer moves.
+ */
+static void rxe_odp_children_trim(struct rxe_odp_mr *odp, unsigned int max)
+{
+	struct rxe_odp_child *child, *lru;
+	unsigned long idx;
+
+	lockdep_assert_held_write(&odp->children_rwsem);
+
+	while (odp->nr_children > max) {
+		lru = NULL;
+		xa_for_each(&odp->children, idx, child)
+			if (!lru || child->last_use < lru->last_use)
+				lru = child;
+		if (WARN_ON_ONCE(!lru))
+			break;
+		rxe_odp_child_release(odp, lru, false);
+	}
+}
+
+/*
+ * rxe_odp_reap_work - release children an unmap left empty
+ *
+ * A child marked by rxe_odp_child_invalidate() is released if nothing is
+ * mirrored in it still; one used again since (a new mapping at the same
+ * place) stays.  Marking again after the mark is cleared queues the work
+ * again.
+ * Context: system_wq.  Takes children_rwsem for write, then each marked
+ * child's umem_mutex.
+ */
+static void rxe_odp_reap_work(struct work_struct *work)
+{
+	struct rxe_odp_mr *odp =
+		container_of(work, struct rxe_odp_mr, reap_work);
+	struct rxe_odp_child *child;
+	unsigned long idx;
+	bool empty;
+
+	down_write(&odp->children_rwsem);
+	xa_for_each_marked(&odp->children, idx, child, RXE_ODP_CHILD_UNMAPPED) {
+		xa_clear_mark(&odp->children, idx, RXE_ODP_CHILD_UNMAPPED);
+
+		mutex_lock(&child->umem->umem_mutex);
+		empty = !child->umem->npages;
+		mutex_unlock(&child->umem->umem_mutex);
+
+		if (empty)
+			rxe_odp_child_release(odp, child, false);
+	}
+	up_write(&odp->children_rwsem);
 }
 
 /*
@@ -105,11 +254,18 @@ static struct rxe_odp_child *rxe_odp_child_create(struct rxe_odp_mr *odp,
 						  unsigned long idx, u64 first,
 						  u64 end)
 {
+	unsigned int max = READ_ONCE(rxe_odp_implicit_max_children);
+	struct rxe_dev *rxe = rxe_odp_dev(odp);
+	atomic64_t *live = &rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN];
 	struct rxe_odp_child *child;
 	struct ib_umem_odp *umem;
 	int err;
 
 	lockdep_assert_held_write(&odp->children_rwsem);
+
+	/* make room for this one first */
+	if (odp->implicit)
+		rxe_odp_children_trim(odp, max - 1);
 
 	child = kzalloc(sizeof(*child), GFP_KERNEL);
 	if (!child)
@@ -129,6 +285,8 @@ static struct rxe_odp_child *rxe_odp_child_create(struct rxe_odp_mr *odp,
 	if (err)
 		goto err_release_umem;
 	odp->nr_children++;
+	if (odp->implicit)
+		atomic64_inc(live);
 
 	/* publish: the callback reads private under the same mutex */
 	mutex_lock(&umem->umem_mutex);
@@ -184,7 +342,7 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 	down_read(&odp->children_rwsem);
 	child = xa_load(&odp->children, idx);
 	if (child)
-		return child->umem;
+		goto out_used;
 	up_read(&odp->children_rwsem);
 
 	down_write(&odp->children_rwsem);
@@ -198,6 +356,11 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 	}
 	downgrade_write(&odp->children_rwsem);
 
+out_used:
+	/* racing readers may store out of order: LRU only roughly */
+	if (odp->implicit)
+		WRITE_ONCE(child->last_use,
+			   atomic64_inc_return(&odp->lru_clock));
 	return child->umem;
 }
 
@@ -222,14 +385,17 @@ void rxe_odp_children_init(struct rxe_odp_mr *odp)
 	xa_init(&odp->children);
 	init_rwsem(&odp->children_rwsem);
 	atomic64_set(&odp->lru_clock, 0);
+	INIT_WORK(&odp->reap_work, rxe_odp_reap_work);
 }
 
 /**
  * rxe_odp_children_destroy - release every child of an MR
  * @odp: the MR's ODP state; no rxe task can reach the MR any more
  *
+ * Once the last notifier is gone no callback can queue the reap work any
+ * more; then it is cancelled (or waited for if it runs).
  * Context: process context (MR cleanup), may sleep.  Takes children_rwsem
- * for write.
+ * for write; then waits for the reap work, which takes it too.
  */
 void rxe_odp_children_destroy(struct rxe_odp_mr *odp)
 {
@@ -238,9 +404,10 @@ void rxe_odp_children_destroy(struct rxe_odp_mr *odp)
 
 	down_write(&odp->children_rwsem);
 	xa_for_each(&odp->children, idx, child)
-		rxe_odp_child_release(odp, child);
+		rxe_odp_child_release(odp, child, true);
 	up_write(&odp->children_rwsem);
 
+	cancel_work_sync(&odp->reap_work);
 	xa_destroy(&odp->children);
 }
 
