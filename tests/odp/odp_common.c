@@ -946,6 +946,13 @@ static void wait_counters_lifespan(const struct odp_dev *d)
 	sleep_us((long)(ms + 5) * 1000);
 }
 
+int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v)
+{
+	*v = 0;
+	wait_counters_lifespan(d);
+	return read_counter(d, name, v);
+}
+
 int odp_counters_read(const struct odp_dev *d, struct odp_counters *c)
 {
 	int ret;

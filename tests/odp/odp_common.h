@@ -200,5 +200,10 @@ struct odp_counters {
  * hw_counters cache (its "lifespan", ~12 ms) first, so values are current.
  */
 int odp_counters_read(const struct odp_dev *d, struct odp_counters *c);
+/*
+ * One hw counter by name (e.g. "odp_prefetches"), current like
+ * odp_counters_read(); 0, or -ENOENT (logged) if it is missing.
+ */
+int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 
 #endif /* ODP_COMMON_H */

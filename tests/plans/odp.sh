@@ -9,5 +9,24 @@ for t in write_bw read_bw send_bw atomic_bw; do
 	pair_test "perftest/ib_${t}_odp" 300 "ib_$t -d $D -x $G --odp -n 500" "ib_$t -d $D -x $G --odp -n 500 $IP"
 done
 
+# ODP with prefetch (ibv_advise_mr PREFETCH_WRITE, FLUSH) at both ends: the
+# pair must pass, neither may report a failed prefetch, and the device must
+# have counted both prefetches.
+pf=/sys/class/infiniband/$D/ports/1/hw_counters/odp_prefetches
+pf0=$(cat $pf 2>/dev/null || echo 0)
+pair_test pingpong/rc_odp_prefetch 120 "ibv_rc_pingpong -d $D -g $G -o -P" "ibv_rc_pingpong -d $D -g $G -o -P $IP"
+sleep 0.1
+pf1=$(cat $pf 2>/dev/null || echo 0)
+if grep -q "Couldn't prefetch" /tmp/pingpong_rc_odp_prefetch.server /tmp/pingpong_rc_odp_prefetch.client; then
+	result pingpong/rc_odp_prefetch_advised FAIL "ibv_advise_mr failed in ibv_rc_pingpong"
+elif [ $((pf1 - pf0)) -lt 2 ]; then
+	result pingpong/rc_odp_prefetch_advised FAIL "odp_prefetches went from $pf0 to $pf1, not up by 2"
+else
+	result pingpong/rc_odp_prefetch_advised PASS
+fi
+
 tests/peers/pyverbs test_odp
+
+# Last: it deletes and re-adds the device (and reloads rdma_rxe).
+run_test odp/prefetch_link_delete 1800 bash tests/odp/prefetch-link-delete 20
 exit 0
