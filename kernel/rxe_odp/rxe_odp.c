@@ -64,6 +64,13 @@
  * mmap_lock of the owning mm (read)
  *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
  *	with umem_mutex NOT held; umem_mutex is taken after it is dropped.
+ * rxe_odp_prefetch_lock (spinlock; rxe_odp_advise.c)
+ *	Guards the queue of prefetch requests not yet started and the MR
+ *	references they hold, and orders the SGE checks of a prefetch
+ *	against dereg marking the MR invalid (rxe_odp_prefetch_cancel_mr()).
+ *	A leaf: only MR lookups (RCU and a kref) and kref puts happen under
+ *	it; it is never held with another ODP lock nor across a fault.  A
+ *	prefetch then mirrors with the locks of an rxe task, in this order.
  *
  * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock;
  * children_rwsem -> xa_lock.
@@ -72,7 +79,10 @@
  * so no rxe task or prefetch holds children_rwsem; it releases every child
  * under children_rwsem (write), each release waiting for that child's
  * callback in progress, and only then cancels the reap work, which nothing
- * can queue once the last child notifier is gone.
+ * can queue once the last child notifier is gone.  Dereg calls
+ * rxe_odp_prefetch_cancel_mr() before it waits for the references, so a
+ * queued prefetch never keeps it (or process exit, or device removal)
+ * waiting, and a running one for at most one RXE_ODP_CHUNK_SIZE step.
  *
  * rxe's own locks - qp->state_lock, the task lock, the SRQ consumer lock,
  * the MR pool xarray lock (lookups use RCU and a reference) - are never held
