@@ -119,7 +119,7 @@ void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
 	atomic64_add(npages, &rxe->stats_counters[pages]);
 }
 
-/*
+/**
  * rxe_odp_iova_to_va - the user virtual address an MR iova stands for
  * @mr: ODP MR
  * @iova: an iova that passed mr_check_range()
@@ -127,7 +127,7 @@ void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
  * uverbs guarantees that the iova and the start address share their
  * offset in the page.  No lock needed.
  */
-static u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
+u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
 {
 	return mr->umem->address + (iova - mr->ibmr.iova);
 }

@@ -123,17 +123,6 @@ static LIST_HEAD(rxe_odp_prefetch_queued);
 static unsigned int rxe_odp_prefetch_nr_queued;
 
 /*
- * rxe_odp_prefetch_va - the user virtual address of an iova of an ODP MR
- *
- * uverbs guarantees that the iova and the start address share their offset
- * in the page.  No lock needed.
- */
-static u64 rxe_odp_prefetch_va(struct rxe_mr *mr, u64 iova)
-{
-	return mr->umem->address + (iova - mr->ibmr.iova);
-}
-
-/*
  * __rxe_odp_prefetch_mirrored - umem pages of a range mirrored with @perm
  * @umem_odp: the umem
  * @va: user virtual address inside the umem
@@ -257,7 +246,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 				  bool in_caller)
 {
 	struct rxe_mr *mr = sge->mr;
-	u64 va = rxe_odp_prefetch_va(mr, sge->iova);
+	u64 va = rxe_odp_iova_to_va(mr, sge->iova);
 	u64 left = sge->length;
 	int ret;
 

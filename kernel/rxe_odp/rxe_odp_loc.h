@@ -62,6 +62,7 @@ static inline struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
 }
 
 /* rxe_odp.c */
+u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
 void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
 		   enum rxe_counters pages, int npages);
 void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
