@@ -17,8 +17,11 @@
  * are not kept until dereg as an explicit MR's are, since the address
  * space has room for millions of them:
  *  - an unmap (MMU_NOTIFY_UNMAP) that leaves a child with nothing mirrored
- *    marks it; the MR's reap work releases marked children still empty
- *    (a notifier cannot be removed from inside its own callback);
+ *    marks it; the MR's reap work, RXE_ODP_REAP_DELAY later, releases the
+ *    marked children still empty (a notifier cannot be removed from inside
+ *    its own callback, and the delay keeps the child of a region that is
+ *    unmapped and mapped again at once, as malloc does, from being made
+ *    over and over);
  *  - at most implicit_max_children (module parameter) live per MR: making
  *    one more first releases the least recently used.
  * odp_implicit_children (live children of implicit MRs) and
@@ -78,6 +81,9 @@ MODULE_PARM_DESC(implicit_max_children,
 /* xarray mark of a child an unmap left with nothing mirrored */
 #define RXE_ODP_CHILD_UNMAPPED XA_MARK_0
 
+/* How long a marked child may be used again before it is released. */
+#define RXE_ODP_REAP_DELAY HZ
+
 /**
  * struct rxe_odp_child - one chunk's child umem
  * @umem: the child umem; its private points back here once published
@@ -134,7 +140,8 @@ static bool rxe_odp_child_invalidate(struct mmu_interval_notifier *mni,
 	if (reap) {
 		xa_set_mark(&child->odp->children, child->idx,
 			    RXE_ODP_CHILD_UNMAPPED);
-		queue_work(system_wq, &child->odp->reap_work);
+		queue_delayed_work(system_wq, &child->odp->reap_work,
+				   RXE_ODP_REAP_DELAY);
 	}
 
 	return true;
@@ -209,14 +216,14 @@ static void rxe_odp_children_trim(struct rxe_odp_mr *odp, unsigned int max)
  * A child marked by rxe_odp_child_invalidate() is released if nothing is
  * mirrored in it still; one used again since (a new mapping at the same
  * place) stays.  Marking again after the mark is cleared queues the work
- * again.
+ * again; marking while it is queued rides along.
  * Context: system_wq.  Takes children_rwsem for write, then each marked
  * child's umem_mutex.
  */
 static void rxe_odp_reap_work(struct work_struct *work)
 {
-	struct rxe_odp_mr *odp =
-		container_of(work, struct rxe_odp_mr, reap_work);
+	struct rxe_odp_mr *odp = container_of(to_delayed_work(work),
+					      struct rxe_odp_mr, reap_work);
 	struct rxe_odp_child *child;
 	unsigned long idx;
 	bool empty;
@@ -385,7 +392,7 @@ void rxe_odp_children_init(struct rxe_odp_mr *odp)
 	xa_init(&odp->children);
 	init_rwsem(&odp->children_rwsem);
 	atomic64_set(&odp->lru_clock, 0);
-	INIT_WORK(&odp->reap_work, rxe_odp_reap_work);
+	INIT_DELAYED_WORK(&odp->reap_work, rxe_odp_reap_work);
 }
 
 /**
@@ -407,7 +414,7 @@ void rxe_odp_children_destroy(struct rxe_odp_mr *odp)
 		rxe_odp_child_release(odp, child, true);
 	up_write(&odp->children_rwsem);
 
-	cancel_work_sync(&odp->reap_work);
+	cancel_delayed_work_sync(&odp->reap_work);
 	xa_destroy(&odp->children);
 }
 

@@ -37,7 +37,7 @@
  * @children_rwsem: read to use a child, write to add or remove one
  * @nr_children: children in @children (under @children_rwsem)
  * @lru_clock: ticks once per child use, for least-recently-used release
- * @reap_work: releases the children an unmap left empty
+ * @reap_work: releases the children an unmap left empty, a little later
  * @mm: the registering mm, grabbed so children can be made from it
  * @start: first page of the range
  * @end: page after the range
@@ -50,7 +50,7 @@ struct rxe_odp_mr {
 	struct rw_semaphore children_rwsem; /* see Locking in rxe_odp.c */
 	unsigned int nr_children;
 	atomic64_t lru_clock;
-	struct work_struct reap_work;
+	struct delayed_work reap_work;
 	struct mm_struct *mm;
 	u64 start;
 	u64 end;
