@@ -9,6 +9,10 @@ for t in write_bw read_bw send_bw atomic_bw; do
 	pair_test "perftest/ib_${t}_odp" 300 "ib_$t -d $D -x $G --odp -n 500" "ib_$t -d $D -x $G --odp -n 500 $IP"
 done
 
+# Implicit ODP (one MR over the whole address space) at both ends, the
+# received buffers checked (-c).
+pair_test pingpong/rc_implicit_odp 120 "ibv_rc_pingpong -d $D -g $G -O -c" "ibv_rc_pingpong -d $D -g $G -O -c $IP"
+
 # ODP with prefetch (ibv_advise_mr PREFETCH_WRITE, FLUSH) at both ends: the
 # pair must pass, neither may report a failed prefetch, and the device must
 # have counted both prefetches.
