@@ -87,6 +87,7 @@ struct opts {
 	size_t prefetch_size;
 	size_t pin_limit;
 	int timeout_s;
+	bool busy_poll;
 };
 
 static struct opts o = {
@@ -481,7 +482,7 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 			      total);
 			pair_reset();
 			return -1;
-		} else {
+		} else if (!o.busy_poll) {
 			/* leave the (v)CPU to rxe's workers while nothing completes */
 			sched_yield();
 		}
@@ -912,6 +913,29 @@ static void bench_fault(void)
 	if (!lmr)
 		return;
 	memset(local, 0x5a, PAGE);
+	/* (0) the same 8-byte write into a pinned MR: the single-operation baseline */
+	{
+		uint8_t *p = map_fresh(PAGE);
+		struct ibv_mr *pmr = p ? reg(p, PAGE, false) : NULL;
+		double v[512];
+		int nv = 0;
+		uint64_t ns;
+
+		for (int k = 1; pmr && k < o.fault_samples && k < 512; k++) {
+			if (stream(IBV_WR_RDMA_WRITE, local, lmr->lkey, (uintptr_t)p + 8 * k, pmr->rkey, 8,
+				   8, &ns))
+				continue;
+			row("fault", "one_op_pinned", 8, "warm_us", k, ns / 1e3, "us", NULL);
+			v[nv++] = ns / 1e3;
+		}
+		if (pmr)
+			ibv_dereg_mr(pmr);
+		if (p)
+			munmap(p, PAGE);
+		logf_("PROGRESS odp_bench fault one_op_pinned: 8-byte write into a pinned MR %.1f us "
+		      "(median of %d)",
+		      median(v, nv), nv);
+	}
 	/* (1) one page: an 8-byte write into an absent page, THP as configured and off */
 	for (int thp = 1; thp >= 0; thp--) {
 		const char *cse = thp ? "one_page" : "one_page_nothp";
@@ -1086,86 +1110,107 @@ static void *map_memfd(size_t len)
 	return p;
 }
 
+/*
+ * One storm pass: writes all of target t (MR tmr) from src while, when
+ * interval_us >= 0, a thread MADV_DONTNEEDs random chunks of t.  Returns the
+ * bandwidth, NAN if the data is wrong or the transfer failed.
+ */
+static double storm_pass(const char *cse, int rep, bool odp, uint8_t *src, struct ibv_mr *smr,
+			 uint8_t *t, struct ibv_mr *tmr, size_t len, long interval_us,
+			 unsigned long *calls)
+{
+	struct storm s = { t, len, o.storm_chunk, interval_us, 0, 0 };
+	uint64_t seed = next_seed(), ns = 0;
+	const char *note = NULL;
+	struct counters c0, c1;
+	pthread_t th;
+	int ret;
+
+	fill(src, len, seed, 0);
+	counters(&c0);
+	if (interval_us >= 0 && pthread_create(&th, NULL, storm_thread, &s))
+		return NAN;
+	ret = stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t, tmr->rkey, len, o.msg, &ns);
+	if (interval_us >= 0) {
+		s.stop = 1;
+		pthread_join(th, NULL);
+	}
+	counters(&c1);
+	if (ret)
+		note = "transfer_error";
+	else if (check(t, len, seed, 0, cse))
+		note = "check_failed";
+	row("storm", cse, len, "bw", rep, note ? NAN : mib_s(len, ns), "MiB/s", note);
+	if (!ret && note)
+		row("storm", cse, len, "bw_wrong_data", rep, mib_s(len, ns), "MiB/s", note);
+	row("storm", cse, len, "check", rep, note ? 0 : 1, "pass", note);
+	row("storm", cse, len, "madvise_calls", rep, (double)s.calls, "count", NULL);
+	if (odp)
+		counter_rows("storm", cse, len, rep, &c0, &c1);
+	logf_("  storm %s rep %d: %.1f MiB/s, %lu madvise calls%s%s", cse, rep,
+	      note ? NAN : mib_s(len, ns), s.calls, note ? " " : "", note ? note : "");
+	*calls += s.calls;
+	return note ? NAN : mib_s(len, ns);
+}
+
 static void bench_storm(void)
 {
 	const size_t len = o.storm_size;
-	uint8_t *src = map_fresh(len);
-	struct ibv_mr *smr = src ? reg(src, len, false) : NULL;
-	char sz[32];
+	const int ncase = 2 * (o.n_storm_intervals + 1);
+	uint8_t *src = map_fresh(len), *t[2] = { NULL, NULL };
+	struct ibv_mr *smr = src ? reg(src, len, false) : NULL, *tmr[2] = { NULL, NULL };
+	double bw[2 * 9][64];
+	int nb[2 * 9] = { 0 };
+	unsigned long calls[2 * 9] = { 0 };
+	char sz[32], cse[2 * 9][48];
+	uint64_t ns;
 
 	if (!smr)
 		return;
-	for (int odp = 1; odp >= 0; odp--) {
-		uint8_t *t = map_memfd(len);
-		struct ibv_mr *tmr;
-		uint64_t ns;
+	/* t[1]: ODP, t[0]: pinned; shared memory, populated: DONTNEED only unmaps */
+	for (int odp = 0; odp < 2; odp++) {
+		t[odp] = map_memfd(len);
+		if (!t[odp])
+			goto out;
+		memset(t[odp], 0, len);
+		tmr[odp] = reg(t[odp], len, odp);
+		if (!tmr[odp])
+			goto out;
+		/* mirrored once before the passes */
+		stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t[odp], tmr[odp]->rkey, len,
+		       o.msg, &ns);
+	}
+	for (int c = 0; c < ncase; c++) {
+		int iv = c / 2 - 1, odp = !(c % 2);
 
-		if (!t)
-			continue;
-		memset(t, 0, len); /* page cache populated: DONTNEED then only unmaps */
-		tmr = reg(t, len, odp);
-		if (!tmr) {
-			munmap(t, len);
-			continue;
+		if (iv < 0)
+			snprintf(cse[c], sizeof(cse[c]), "%s_quiet", odp ? "odp" : "pinned");
+		else
+			snprintf(cse[c], sizeof(cse[c]), "%s_storm_%ldus", odp ? "odp" : "pinned",
+				 o.storm_intervals_us[iv]);
+	}
+	/* every repetition runs every case, back to back: the host's drift hits all */
+	for (int rep = 1; rep <= o.reps && rep < 64; rep++) {
+		for (int c = 0; c < ncase; c++) {
+			int iv = c / 2 - 1, odp = !(c % 2);
+			double v = storm_pass(cse[c], rep, odp, src, smr, t[odp], tmr[odp], len,
+					      iv < 0 ? -1 : o.storm_intervals_us[iv], &calls[c]);
+
+			if (!isnan(v))
+				bw[c][nb[c]++] = v;
 		}
-		/* warm: mirrored once */
-		stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t, tmr->rkey, len, o.msg, &ns);
-		for (int iv = -1; iv < o.n_storm_intervals; iv++) {
-			char cse[48];
-			double bw[64];
-			int nb = 0;
-			unsigned long calls = 0;
-
-			if (iv < 0)
-				snprintf(cse, sizeof(cse), "%s_quiet", odp ? "odp" : "pinned");
-			else
-				snprintf(cse, sizeof(cse), "%s_storm_%ldus", odp ? "odp" : "pinned",
-					 o.storm_intervals_us[iv]);
-			for (int rep = 1; rep <= o.reps && rep < 64; rep++) {
-				struct storm s = { t, len, o.storm_chunk,
-						   iv < 0 ? 0 : o.storm_intervals_us[iv], 0, 0 };
-				uint64_t seed = next_seed();
-				const char *note = NULL;
-				struct counters c0, c1;
-				pthread_t th;
-				int ret;
-
-				fill(src, len, seed, 0);
-				counters(&c0);
-				if (iv >= 0 && pthread_create(&th, NULL, storm_thread, &s))
-					continue;
-				ret = stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t,
-					     tmr->rkey, len, o.msg, &ns);
-				if (iv >= 0) {
-					s.stop = 1;
-					pthread_join(th, NULL);
-				}
-				counters(&c1);
-				if (ret)
-					note = "transfer_error";
-				else if (check(t, len, seed, 0, cse))
-					note = "check_failed";
-				row("storm", cse, len, "bw", rep, note ? NAN : mib_s(len, ns),
-				    "MiB/s", note);
-				if (!ret && note)
-					row("storm", cse, len, "bw_wrong_data", rep, mib_s(len, ns),
-					    "MiB/s", note);
-				row("storm", cse, len, "check", rep, note ? 0 : 1, "pass", note);
-				row("storm", cse, len, "madvise_calls", rep, (double)s.calls, "count",
-				    NULL);
-				if (odp)
-					counter_rows("storm", cse, len, rep, &c0, &c1);
-				if (!note)
-					bw[nb++] = mib_s(len, ns);
-				calls += s.calls;
-			}
-			logf_("PROGRESS odp_bench storm %s %s: %.1f MiB/s (median of %d), %lu "
-			      "madvise(DONTNEED) of %zu KiB",
-			      cse, size_str(len, sz, sizeof(sz)), median(bw, nb), nb, calls,
-			      o.storm_chunk / 1024);
-		}
-		ibv_dereg_mr(tmr);
-		munmap(t, len);
+	}
+	for (int c = 0; c < ncase; c++)
+		logf_("PROGRESS odp_bench storm %s %s: %.1f MiB/s (median of %d), %lu "
+		      "madvise(DONTNEED) of %zu KiB",
+		      cse[c], size_str(len, sz, sizeof(sz)), median(bw[c], nb[c]), nb[c], calls[c],
+		      o.storm_chunk / 1024);
+out:
+	for (int odp = 0; odp < 2; odp++) {
+		if (tmr[odp])
+			ibv_dereg_mr(tmr[odp]);
+		if (t[odp])
+			munmap(t[odp], len);
 	}
 	ibv_dereg_mr(smr);
 	munmap(src, len);
@@ -1178,8 +1223,8 @@ static void bench_prefetch(void)
 	const size_t len = o.prefetch_size;
 	uint8_t *src = map_fresh(len);
 	struct ibv_mr *smr = src ? reg(src, len, false) : NULL;
-	double bw[64], tot[64];
-	int nb = 0;
+	double bw[64], tot[64], base[64];
+	int nb = 0, nbase = 0;
 	char sz[32];
 
 	if (!smr)
@@ -1251,10 +1296,38 @@ static void bench_prefetch(void)
 		}
 		ibv_dereg_mr(tmr);
 		munmap(t, len);
+
+		/* the same cold write without the prefetch, right after: the baseline */
+		t = map_fresh(len);
+		tmr = t ? reg(t, len, true) : NULL;
+		if (!tmr) {
+			if (t)
+				munmap(t, len);
+			continue;
+		}
+		seed = next_seed();
+		note = NULL;
+		fill(src, len, seed, 0);
+		counters(&c0);
+		if (stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t, tmr->rkey, len, o.msg,
+			   &ns))
+			note = "transfer_error";
+		counters(&c1);
+		if (!note && check(t, len, seed, 0, "no prefetch"))
+			note = "check_failed";
+		row("prefetch", "odp_no_prefetch", len, "bw", rep, note ? NAN : mib_s(len, ns),
+		    "MiB/s", note);
+		row("prefetch", "odp_no_prefetch", len, "check", rep, note ? 0 : 1, "pass", note);
+		counter_rows("prefetch", "odp_no_prefetch", len, rep, &c0, &c1);
+		if (!note)
+			base[nbase++] = mib_s(len, ns);
+		ibv_dereg_mr(tmr);
+		munmap(t, len);
 	}
 	logf_("PROGRESS odp_bench prefetch %s: write after prefetch %.1f MiB/s, %.1f MiB/s "
-	      "counting the prefetch (medians of %d)",
-	      size_str(len, sz, sizeof(sz)), median(bw, nb), median(tot, nb), nb);
+	      "counting the prefetch, %.1f MiB/s without prefetch (medians of %d)",
+	      size_str(len, sz, sizeof(sz)), median(bw, nb), median(tot, nb),
+	      median(base, nbase), nb);
 out:
 	ibv_dereg_mr(smr);
 	munmap(src, len);
@@ -1284,7 +1357,8 @@ static void usage(FILE *f)
 		"  --storm-intervals LIST  microseconds between madvise calls (default 1000)\n"
 		"  --prefetch-size SIZE  prefetch target (default 64M)\n"
 		"  --pin-limit SIZE      RLIMIT_MEMLOCK (default 3/4 of MemAvailable)\n"
-		"  --timeout S           give up on a transfer after S s without completion (120)\n");
+		"  --timeout S           give up on a transfer after S s without completion (120)\n"
+		"  --busy-poll           poll the CQ without sched_yield() between empty polls\n");
 }
 
 static int parse_list(const char *s, size_t *out, int max)
@@ -1311,6 +1385,7 @@ int main(int argc, char **argv)
 		{ "storm-chunk", 1, 0, 'k' },	{ "storm-intervals", 1, 0, 'i' },
 		{ "prefetch-size", 1, 0, 'p' }, { "pin-limit", 1, 0, 'L' },
 		{ "timeout", 1, 0, 't' },	{ "help", 0, 0, 'h' },
+		{ "busy-poll", 0, 0, 'B' },
 		{ 0 }
 	};
 	const char *sections[] = { "reg", "cold", "fault", "storm", "prefetch" };
@@ -1351,6 +1426,7 @@ int main(int argc, char **argv)
 		case 'p': bad = parse_size(optarg, &o.prefetch_size) || o.prefetch_size >= (1ul << 32); break;
 		case 'L': bad = parse_size(optarg, &o.pin_limit); break;
 		case 't': o.timeout_s = atoi(optarg); bad = o.timeout_s < 1; break;
+		case 'B': o.busy_poll = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1390,6 +1466,7 @@ int main(int argc, char **argv)
 
 	have_counters = read_counter("odp_faults", &dummy) == 0;
 	row("meta", "guest", 0, "odp_counters", 0, have_counters, "bool", NULL);
+	row("meta", "guest", 0, "busy_poll", 0, o.busy_poll, "bool", NULL);
 	logf_("odp_bench: %s, GID index %d, MTU %d, %s ODP counters, pin limit %zu MiB", o.dev,
 	      dev.gid_index, 128 << dev.port.active_mtu, have_counters ? "with" : "no",
 	      o.pin_limit / MIB);
