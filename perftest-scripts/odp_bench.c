@@ -833,12 +833,13 @@ static void bench_cold(void)
 		double bw[COLD_CASES][64];
 		int n[COLD_CASES] = { 0 };
 
-		if (!smr || !kmr) {
+		if (!smr) {
 			logf_("PROGRESS odp_bench cold %s: setup failed", dirs[d]);
 			goto next;
 		}
 		/* The MADV_DONTNEED target has been used once before it is dropped. */
-		cold_pass(dirs[d], COLD_ODP_WARM, 0, src, smr, keep, kmr, len, NAN);
+		if (kmr)
+			cold_pass(dirs[d], COLD_ODP_WARM, 0, src, smr, keep, kmr, len, NAN);
 		for (int rep = 1; rep <= o.reps; rep++) {
 			for (int cse = 0; cse < COLD_CASES; cse++) {
 				uint8_t *t = keep;
@@ -859,6 +860,11 @@ static void bench_cold(void)
 						munmap(t, len);
 						continue;
 					}
+				} else if (!kmr) {
+					/* no ODP MR (a module without ODP): pinned figures only */
+					row("cold", cold_case[cse], len, "bw", rep, NAN, "MiB/s",
+					    "reg_failed");
+					continue;
 				} else if (cse == COLD_ODP_DONTNEED) {
 					madvise(keep, len, MADV_DONTNEED);
 				}
@@ -1174,8 +1180,11 @@ static void bench_storm(void)
 			goto out;
 		memset(t[odp], 0, len);
 		tmr[odp] = reg(t[odp], len, odp);
-		if (!tmr[odp])
-			goto out;
+		if (!tmr[odp]) {
+			if (!odp)
+				goto out;
+			continue; /* no ODP (a module without it): the pinned cases only */
+		}
 		/* mirrored once before the passes */
 		stream(IBV_WR_RDMA_WRITE, src, smr->lkey, (uintptr_t)t[odp], tmr[odp]->rkey, len,
 		       o.msg, &ns);
@@ -1193,7 +1202,13 @@ static void bench_storm(void)
 	for (int rep = 1; rep <= o.reps && rep < 64; rep++) {
 		for (int c = 0; c < ncase; c++) {
 			int iv = c / 2 - 1, odp = !(c % 2);
-			double v = storm_pass(cse[c], rep, odp, src, smr, t[odp], tmr[odp], len,
+			double v;
+
+			if (!tmr[odp]) {
+				row("storm", cse[c], len, "bw", rep, NAN, "MiB/s", "reg_failed");
+				continue;
+			}
+			v = storm_pass(cse[c], rep, odp, src, smr, t[odp], tmr[odp], len,
 					      iv < 0 ? -1 : o.storm_intervals_us[iv], &calls[c]);
 
 			if (!isnan(v))
@@ -1467,6 +1482,8 @@ int main(int argc, char **argv)
 	have_counters = read_counter("odp_faults", &dummy) == 0;
 	row("meta", "guest", 0, "odp_counters", 0, have_counters, "bool", NULL);
 	row("meta", "guest", 0, "busy_poll", 0, o.busy_poll, "bool", NULL);
+	row("meta", "guest", 0, "msg", 0, (double)o.msg, "B", NULL);
+	row("meta", "guest", 0, "depth", 0, o.depth < SQ_DEPTH ? o.depth : SQ_DEPTH, "count", NULL);
 	logf_("odp_bench: %s, GID index %d, MTU %d, %s ODP counters, pin limit %zu MiB", o.dev,
 	      dev.gid_index, 128 << dev.port.active_mtu, have_counters ? "with" : "no",
 	      o.pin_limit / MIB);
