@@ -1,17 +1,34 @@
 # Guest plan of ./demo: our rdma_rxe with ODP at work.
 set -e
-D=$RXE_DEV G=$RXE_GID_INDEX
+D=$RXE_DEV G=$RXE_GID_INDEX IP=$RXE_IP
 echo "== kernel $(uname -r); rdma_rxe $(modinfo -F version rdma_rxe) from $(modinfo -n rdma_rxe)"
-echo "== rxe0 on $RXE_IP, RoCEv2 GID index $G"
+echo "== provider: $(dpkg-query -W -f '${Package} ${Version}' rxe-odp-provider 2>/dev/null || echo stock)"
+echo "== rxe0 on $IP, RoCEv2 GID index $G"
 echo "== ODP capabilities (ibv_devinfo -v)"
-ibv_devinfo -v -d "$D" | sed -n '/odp_caps/,/completion_timestamp_mask\|xrc_odp_caps/p'
-counters() { grep -H . /sys/class/infiniband/$D/ports/1/hw_counters/odp_* 2>/dev/null | sed 's|.*/||'; }
+ibv_devinfo -v -d "$D" | sed -n '/general_odp_caps/,/completion_timestamp_mask\|xrc_odp_caps/p'
+counters() {
+	sleep 0.1 # the core caches hw_counters for a few ms
+	for f in /sys/class/infiniband/$D/ports/1/hw_counters/odp_*; do
+		printf '  %-32s %s
+' "${f##*/}" "$(cat "$f")"
+	done
+}
+# pair SERVER-ARGS... : runs "$@" as server and "$@ $IP" as client.
+pair() {
+	"$@" >/tmp/server.log 2>&1 &
+	sleep 2
+	"$@" "$IP"
+	wait $! || { cat /tmp/server.log; return 1; }
+}
 echo "== ODP counters before"
 counters
+echo
 echo "== ib_write_bw --odp: 64 KiB writes into on-demand-paged memory"
-ib_write_bw -d "$D" -x "$G" --odp -s 65536 -n 500 >/tmp/srv.log 2>&1 &
-sleep 2
-ib_write_bw -d "$D" -x "$G" --odp -s 65536 -n 500 "$RXE_IP" | sed -n '/#bytes/,$p'
-wait
-echo "== ODP counters after (faults taken lazily while the transfer ran)"
+pair ib_write_bw -d "$D" -x "$G" --odp -s 65536 -n 500 | sed -n '/#bytes/,/^-*$/p'
+echo "== ibv_rc_pingpong -O: implicit ODP, one MR for the whole address space"
+pair ibv_rc_pingpong -d "$D" -g "$G" -O -c -n 100 | grep -v address
+echo "== ibv_rc_pingpong -o -P: ODP with prefetch (ibv_advise_mr)"
+pair ibv_rc_pingpong -d "$D" -g "$G" -o -P -n 100 | grep -v address
+echo
+echo "== ODP counters after: faults taken lazily, prefetches, invalidations"
 counters
