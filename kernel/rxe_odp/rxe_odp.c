@@ -63,7 +63,8 @@
  *	or ODP.  ODP atomics take it inside umem_mutex.
  * mmap_lock of the owning mm (read)
  *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
- *	with umem_mutex NOT held; umem_mutex is taken after it is dropped.
+ *	and by rxe_odp_fault_window() to look up VMAs, with umem_mutex NOT
+ *	held; umem_mutex is taken after it is dropped.
  * rxe_odp_prefetch_lock (spinlock; rxe_odp_advise.c)
  *	Guards the queue of prefetch requests not yet started and the MR
  *	references they hold, and orders the SGE checks of a prefetch
@@ -250,19 +251,21 @@ static struct page *__rxe_odp_page(struct ib_umem_odp *umem_odp, u64 va,
 	return ib_virt_dma_to_page(kaddr);
 }
 
-/*
- * __rxe_odp_range_mapped - is a whole range mirrored?
- * @umem_odp: the MR's umem
+/**
+ * __rxe_odp_pages_missing - umem pages of a range not mirrored as needed
+ * @umem_odp: the umem
  * @va: user virtual address inside the umem
  * @len: bytes, > 0, with [@va, @va + @len) inside the umem
  * @perm: permissions every page needs (see __rxe_odp_page())
  *
  * Needs umem_odp->umem_mutex.
+ * Return: how many umem pages the range spans that lack a permission of
+ * @perm; 0 when the whole range is mirrored as needed.
  */
-static bool __rxe_odp_range_mapped(struct ib_umem_odp *umem_odp, u64 va,
-				   u64 len, u64 perm)
+unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
+				      u64 len, u64 perm)
 {
-	unsigned long idx, last;
+	unsigned long idx, last, missing = 0;
 
 	lockdep_assert_held(&umem_odp->umem_mutex);
 
@@ -270,9 +273,61 @@ static bool __rxe_odp_range_mapped(struct ib_umem_odp *umem_odp, u64 va,
 	last = (va + len - 1 - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
 	for (; idx <= last; idx++)
 		if ((umem_odp->dma_list[idx] & perm) != perm)
-			return false;
+			missing++;
 
-	return true;
+	return missing;
+}
+
+/*
+ * rxe_odp_fault_and_lock - fault a range in, with the pages around it
+ * @umem_odp: the MR's umem
+ * @va: user virtual address inside the umem
+ * @len: bytes, > 0, with [@va, @va + @len) inside the umem
+ * @perm: permissions every page needs (see __rxe_odp_page())
+ *
+ * Faults the fault-around window of the range (rxe_odp_fault_around.c) or,
+ * if the VMAs changed so that the window cannot be faulted, the range
+ * alone.  Counts the fault and the pages it mirrors anew.
+ *
+ * Context and locks: as rxe_odp_map_range_and_lock().
+ * Return: what ib_umem_odp_map_dma_and_lock() returned; on success (>= 0)
+ * umem_odp->umem_mutex is held.
+ */
+static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
+				  u64 perm) __acquires(&umem_odp->umem_mutex)
+{
+	u64 fault_va, fault_len;
+	unsigned long missing;
+	int ret;
+
+	rxe_odp_fault_window(umem_odp, va, len, perm & ODP_WRITE_ALLOWED_BIT,
+			     &fault_va, &fault_len);
+	for (;;) {
+		/* Counted first, as the pages this fault adds. */
+		mutex_lock(&umem_odp->umem_mutex);
+		missing = __rxe_odp_pages_missing(umem_odp, fault_va, fault_len,
+						  perm);
+		mutex_unlock(&umem_odp->umem_mutex);
+
+		/*
+		 * Core reads the notifier sequence, runs hmm_range_fault()
+		 * under mmap_lock, takes umem_mutex, checks
+		 * mmu_interval_read_retry() under it (retrying internally on
+		 * -EBUSY for up to HMM_RANGE_DEFAULT_TIMEOUT) and maps the
+		 * pages; on success umem_mutex stays held.
+		 */
+		ret = ib_umem_odp_map_dma_and_lock(umem_odp, fault_va,
+						   fault_len, perm, true);
+		if ((ret != -EFAULT && ret != -EPERM) || fault_len == len)
+			break;
+		fault_va = va;
+		fault_len = len;
+	}
+	if (ret >= 0)
+		rxe_odp_count(umem_odp, RXE_CNT_ODP_FAULTS,
+			      RXE_CNT_ODP_PAGES_FAULTED, missing);
+
+	return ret;
 }
 
 /*
@@ -284,8 +339,9 @@ static bool __rxe_odp_range_mapped(struct ib_umem_odp *umem_odp, u64 va,
  *
  * The one translation step of every ODP access.  Pages that are missing, or
  * mapped read-only when @write is set, are faulted in through HMM with the
- * needed intent; a write to a mapping that forbids writing fails rather
- * than being done through a read-only page.
+ * needed intent, together with the pages around them up to the
+ * fault-around bound; a write to a mapping that forbids writing fails
+ * rather than being done through a read-only page.
  *
  * Context: process context, may sleep (rxe tasks on rxe_wq).  Must be
  * called with no spinlock and no umem_mutex held.
@@ -313,34 +369,24 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 	for (tries = 0; tries < RXE_ODP_FAULT_TRIES; tries++) {
 		/* 1. Already mirrored: holding umem_mutex keeps it so. */
 		mutex_lock(&umem_odp->umem_mutex);
-		if (__rxe_odp_range_mapped(umem_odp, va, len, perm))
+		if (!__rxe_odp_pages_missing(umem_odp, va, len, perm))
 			return 0;
 		mutex_unlock(&umem_odp->umem_mutex);
 
-		/*
-		 * 2. Fault.  Core reads the notifier sequence, runs
-		 * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
-		 * mmu_interval_read_retry() under it (retrying internally on
-		 * -EBUSY for up to HMM_RANGE_DEFAULT_TIMEOUT) and maps the
-		 * pages; on success umem_mutex stays held.
-		 */
-		ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, len, perm,
-						   true);
+		/* 2. Fault; on success umem_mutex is held again. */
+		ret = rxe_odp_fault_and_lock(umem_odp, va, len, perm);
 		if (ret < 0) {
 			if (ret == -EBUSY || ret == -EAGAIN)
 				continue;
 			break;
 		}
-		if (ret > 0)
-			rxe_odp_count(umem_odp, RXE_CNT_ODP_FAULTS,
-				      RXE_CNT_ODP_PAGES_FAULTED, ret);
 
 		/*
 		 * 3. Mapped under this very hold of umem_mutex: no
 		 * invalidation can have run since, so this only fails if
 		 * core mapped less than asked for.
 		 */
-		if (__rxe_odp_range_mapped(umem_odp, va, len, perm))
+		if (!__rxe_odp_pages_missing(umem_odp, va, len, perm))
 			return 0;
 		mutex_unlock(&umem_odp->umem_mutex);
 		ret = -EBUSY;

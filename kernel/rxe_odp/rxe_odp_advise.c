@@ -123,34 +123,6 @@ static LIST_HEAD(rxe_odp_prefetch_queued);
 static unsigned int rxe_odp_prefetch_nr_queued;
 
 /*
- * __rxe_odp_prefetch_mirrored - umem pages of a range mirrored with @perm
- * @umem_odp: the umem
- * @va: user virtual address inside the umem
- * @len: bytes, > 0, with [@va, @va + @len) inside the umem
- * @perm: ODP_READ_ALLOWED_BIT, optionally | ODP_WRITE_ALLOWED_BIT
- * @npages: set to the number of umem pages the range spans
- *
- * Needs umem_odp->umem_mutex.
- */
-static unsigned long __rxe_odp_prefetch_mirrored(struct ib_umem_odp *umem_odp,
-						 u64 va, u64 len, u64 perm,
-						 unsigned long *npages)
-{
-	unsigned long idx, last, mirrored = 0;
-
-	lockdep_assert_held(&umem_odp->umem_mutex);
-
-	idx = (va - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
-	last = (va + len - 1 - ib_umem_start(umem_odp)) >> umem_odp->page_shift;
-	*npages = last - idx + 1;
-	for (; idx <= last; idx++)
-		if ((umem_odp->dma_list[idx] & perm) == perm)
-			mirrored++;
-
-	return mirrored;
-}
-
-/*
  * rxe_odp_prefetch_step - mirror the start of a range of an ODP MR
  * @mr: ODP MR, referenced by the caller
  * @va: user virtual address inside the MR
@@ -176,7 +148,7 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	struct rxe_dev *rxe = to_rdev(mr->ibmr.device);
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	u64 perm = ODP_READ_ALLOWED_BIT;
-	unsigned long before, after, npages;
+	unsigned long before, after;
 	struct ib_umem_odp *umem_odp;
 	atomic64_t *pages;
 	u64 end;
@@ -193,9 +165,9 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 
 	/* 1. Mirrored as asked already: nothing to fault, nothing to count. */
 	mutex_lock(&umem_odp->umem_mutex);
-	before = __rxe_odp_prefetch_mirrored(umem_odp, va, len, perm, &npages);
+	before = __rxe_odp_pages_missing(umem_odp, va, len, perm);
 	mutex_unlock(&umem_odp->umem_mutex);
-	if (before == npages)
+	if (!before)
 		goto out_done;
 
 	/*
@@ -216,11 +188,11 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	 * 3. Count under the same hold of umem_mutex.  An invalidation
 	 * between 1. and 2. may make this an undercount, never more.
 	 */
-	after = __rxe_odp_prefetch_mirrored(umem_odp, va, len, perm, &npages);
+	after = __rxe_odp_pages_missing(umem_odp, va, len, perm);
 	mutex_unlock(&umem_odp->umem_mutex);
-	if (after > before) {
+	if (before > after) {
 		pages = &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
-		atomic64_add(after - before, pages);
+		atomic64_add(before - after, pages);
 	}
 
 out_done:

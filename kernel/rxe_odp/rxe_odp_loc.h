@@ -63,6 +63,8 @@ static inline struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
 
 /* rxe_odp.c */
 u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
+unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
+				      u64 len, u64 perm);
 void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
 		   enum rxe_counters pages, int npages);
 void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
@@ -72,6 +74,10 @@ struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
 						u64 len, bool write,
 						unsigned int *bytes);
 void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
+
+/* rxe_odp_fault_around.c */
+void rxe_odp_fault_window(struct ib_umem_odp *umem_odp, u64 va, u64 len,
+			  bool write, u64 *fault_va, u64 *fault_len);
 
 /* rxe_odp_implicit.c */
 void rxe_odp_children_init(struct rxe_odp_mr *odp);

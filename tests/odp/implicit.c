@@ -32,7 +32,8 @@
 
 #define SEED 0x1e4b11c17ull
 #define CHILD_SIZE (64ul << 20)
-#define MAX_CHILDREN_PARAM "/sys/module/rdma_rxe/parameters/implicit_max_children"
+#define MAX_CHILDREN_PARAM "implicit_max_children"
+#define FAULT_AROUND_PARAM "fault_around_pages"
 
 #ifndef IBV_ODP_SUPPORT_IMPLICIT
 #define IBV_ODP_SUPPORT_IMPLICIT (1 << 1)
@@ -55,6 +56,21 @@ static uint64_t counter(const struct odp_dev *d, const char *name)
 	if (odp_counter_read(d, name, &v))
 		return UINT64_MAX;
 	return v;
+}
+
+/* Sets a module parameter, saving its first value in saved; 0 or -errno. */
+static int set_param(const char *name, char *saved, size_t saved_len, unsigned int v)
+{
+	char val[16];
+	int ret;
+
+	if (!saved[0] && odp_param_read(name, saved, saved_len))
+		return -ENOENT;
+	snprintf(val, sizeof(val), "%u", v);
+	ret = odp_param_write(name, val);
+	if (ret)
+		odp_log("write %s to %s: %s", val, name, strerror(-ret));
+	return ret;
 }
 
 /* Pinned memory of len bytes: the pattern of seed, or zeros. */
@@ -150,7 +166,8 @@ FIXTURE(imp)
 	size_t buf_len, buf2_len;
 	void *raw;
 	size_t raw_len;
-	char saved_bound[32];
+	char saved_bound[32]; /* module parameters to restore */
+	char saved_fault_around[32];
 };
 
 FIXTURE_SETUP(imp)
@@ -164,14 +181,10 @@ FIXTURE_SETUP(imp)
 
 FIXTURE_TEARDOWN(imp)
 {
-	if (self->saved_bound[0]) {
-		FILE *f = fopen(MAX_CHILDREN_PARAM, "we");
-
-		if (f) {
-			fputs(self->saved_bound, f);
-			fclose(f);
-		}
-	}
+	if (self->saved_bound[0])
+		odp_param_write(MAX_CHILDREN_PARAM, self->saved_bound);
+	if (self->saved_fault_around[0])
+		odp_param_write(FAULT_AROUND_PARAM, self->saved_fault_around);
 	odp_unmap(self->buf, self->buf_len);
 	odp_unmap(self->buf2, self->buf2_len);
 	odp_unmap(self->raw, self->raw_len);
@@ -237,6 +250,9 @@ TEST_F(imp, remote_write_into_memory_mapped_after_registration)
 	uint8_t *base;
 	size_t off;
 
+	/* fault only what is written (fault-around is fault_around.c's) */
+	ASSERT_EQ(0, set_param(FAULT_AROUND_PARAM, self->saved_fault_around,
+			       sizeof(self->saved_fault_around), 0));
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED));
 	self->buf_len = ODP_BUF_LEN;
 	self->buf = odp_map_fresh(self->buf_len);
@@ -485,34 +501,6 @@ TEST_F_TIMEOUT(imp, fork_follows_the_registering_process, 300)
 
 /* ---- children: released when unmapped, bounded, least recently used first ---- */
 
-/* Sets implicit_max_children (saving the old value for teardown); 0 or -errno. */
-static int set_bound(FIXTURE_DATA(imp) * self, unsigned int bound)
-{
-	FILE *f;
-
-	if (!self->saved_bound[0]) {
-		f = fopen(MAX_CHILDREN_PARAM, "re");
-		if (!f) {
-			odp_log("%s: %s", MAX_CHILDREN_PARAM, strerror(errno));
-			return -errno;
-		}
-		if (!fgets(self->saved_bound, sizeof(self->saved_bound), f))
-			self->saved_bound[0] = 0;
-		fclose(f);
-	}
-	f = fopen(MAX_CHILDREN_PARAM, "we");
-	if (!f) {
-		odp_log("%s: %s", MAX_CHILDREN_PARAM, strerror(errno));
-		return -errno;
-	}
-	fprintf(f, "%u\n", bound);
-	if (fclose(f)) {
-		odp_log("write %u to %s: %s", bound, MAX_CHILDREN_PARAM, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 /* An RDMA write of a small message into chunk i of base, at an offset of its own. */
 static int touch_chunk(FIXTURE_DATA(imp) * self, uint8_t *base, int i)
 {
@@ -544,7 +532,7 @@ TEST_F_TIMEOUT(imp, child_count_stays_within_bound, 300)
 	uint8_t *base;
 	unsigned int i;
 
-	if (set_bound(self, bound))
+	if (set_param(MAX_CHILDREN_PARAM, self->saved_bound, sizeof(self->saved_bound), bound))
 		SKIP(return, "cannot set %s (root, our rdma_rxe)", MAX_CHILDREN_PARAM);
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED + 10));
 	base = map_children(n, &self->raw, &self->raw_len);
@@ -584,7 +572,7 @@ TEST_F(imp, least_recently_used_child_released_first)
 	struct odp_counters c0, c1;
 	uint8_t *base;
 
-	if (set_bound(self, 4))
+	if (set_param(MAX_CHILDREN_PARAM, self->saved_bound, sizeof(self->saved_bound), 4))
 		SKIP(return, "cannot set %s (root, our rdma_rxe)", MAX_CHILDREN_PARAM);
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED + 10));
 	base = map_children(5, &self->raw, &self->raw_len);

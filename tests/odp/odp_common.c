@@ -968,3 +968,51 @@ int odp_counters_read(const struct odp_dev *d, struct odp_counters *c)
 		ret = read_counter(d, "odp_pages_invalidated", &c->pages_invalidated);
 	return ret;
 }
+
+/* ---- rdma_rxe module parameters ---- */
+
+#define PARAM_DIR "/sys/module/rdma_rxe/parameters/"
+
+int odp_param_read(const char *name, char *buf, size_t len)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		odp_log("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		odp_log("read %s: %s", path, strerror(errno));
+		n = -errno;
+	}
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+int odp_param_write(const char *name, const char *val)
+{
+	char path[256];
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != strlen(val))
+		ret = -EIO;
+	close(fd);
+	return ret;
+}

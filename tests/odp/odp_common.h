@@ -206,4 +206,10 @@ int odp_counters_read(const struct odp_dev *d, struct odp_counters *c);
  */
 int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 
+/* ---- rdma_rxe module parameters (/sys/module/rdma_rxe/parameters) ---- */
+/* Reads parameter name into buf (newline stripped); 0 or -errno (logged). */
+int odp_param_read(const char *name, char *buf, size_t len);
+/* Writes val to parameter name; 0 or -errno (not logged: tests check refusals). */
+int odp_param_write(const char *name, const char *val);
+
 #endif /* ODP_COMMON_H */

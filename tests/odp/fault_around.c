@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * Fault-around: a miss on an ODP MR mirrors the aligned window of
+ * fault_around_pages pages that holds the access, never past the MR, a
+ * VMA boundary of the access or, for writes, over file pages; 0 turns it
+ * off.  Counted in odp_faults / odp_pages_faulted (pages newly mirrored).
+ *
+ * The tests set the module parameter and restore it in teardown.
+ */
+#include "odp_common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "odp_harness.h"
+
+#define SEED 0xfa17ull
+#define PARAM "fault_around_pages"
+/* The window the tests use, and the region: two windows, window-aligned. */
+#define WIN 16ul
+#define WIN_LEN (WIN * ODP_PAGE)
+#define REGION_PAGES (2 * WIN)
+#define REGION_LEN (REGION_PAGES * ODP_PAGE)
+#define MSG 1000u
+
+FIXTURE(fa)
+{
+	struct odp_dev dev;
+	struct odp_rc_pair rc;
+	uint8_t *src;
+	struct ibv_mr *src_mr;
+	/* a reservation holding a window-aligned region of REGION_LEN */
+	void *raw;
+	size_t raw_len;
+	uint8_t *base;
+	char saved[32];
+};
+
+FIXTURE_SETUP(fa)
+{
+	ASSERT_EQ(0, odp_no_numa_balancing());
+	ASSERT_EQ(0, odp_dev_open(&self->dev));
+	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, NULL));
+	ASSERT_EQ(0, odp_param_read(PARAM, self->saved, sizeof(self->saved)));
+	self->src = odp_map_fresh(REGION_LEN);
+	ASSERT_NE(NULL, self->src);
+	odp_fill(self->src, REGION_LEN, SEED, 0);
+	self->src_mr = odp_reg_pinned(self->dev.pd, self->src, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, self->src_mr);
+
+	self->raw_len = REGION_LEN + WIN_LEN;
+	self->raw = odp_map_fresh(self->raw_len);
+	ASSERT_NE(NULL, self->raw);
+	/* small pages only, so that pages are counted one by one */
+	ASSERT_EQ(0, madvise(self->raw, self->raw_len, MADV_NOHUGEPAGE));
+	self->base = (uint8_t *)(((uintptr_t)self->raw + WIN_LEN - 1) & ~(WIN_LEN - 1));
+}
+
+FIXTURE_TEARDOWN(fa)
+{
+	if (self->saved[0])
+		odp_param_write(PARAM, self->saved);
+	odp_unmap(self->raw, self->raw_len);
+	if (self->src_mr)
+		ibv_dereg_mr(self->src_mr);
+	odp_unmap(self->src, REGION_LEN);
+	odp_rc_pair_destroy(&self->rc);
+	odp_dev_close(&self->dev);
+}
+
+static int set_window(unsigned long pages)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%lu", pages);
+	return odp_param_write(PARAM, v);
+}
+
+/* RDMA write of len pattern bytes (source offset off) to base + off. */
+static int write_at(FIXTURE_DATA(fa) * self, struct ibv_mr *mr, size_t off, uint32_t len)
+{
+	return odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->src + off, len, self->src_mr->lkey,
+			     (uintptr_t)self->base + off, mr->rkey);
+}
+
+/* RDMA read of len bytes at base + off into the source buffer at off. */
+static int read_at(FIXTURE_DATA(fa) * self, struct ibv_mr *mr, size_t off, uint32_t len)
+{
+	return odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, self->src + off, len, self->src_mr->lkey,
+			     (uintptr_t)self->base + off, mr->rkey);
+}
+
+/* Faults and pages faulted since *c (which is then updated). */
+static void faulted_since(FIXTURE_DATA(fa) * self, struct odp_counters *c, uint64_t *faults,
+			  uint64_t *pages)
+{
+	struct odp_counters now;
+
+	*faults = *pages = UINT64_MAX;
+	if (odp_counters_read(&self->dev, &now))
+		return;
+	*faults = now.faults - c->faults;
+	*pages = now.pages_faulted - c->pages_faulted;
+	odp_log("faults +%" PRIu64 ", pages faulted +%" PRIu64, *faults, *pages);
+	*c = now;
+}
+
+#define PG(n) ((size_t)(n)*ODP_PAGE)
+
+/*
+ * A write into an absent page mirrors its whole window (and the CPU page
+ * table gets the window's pages, written with write intent); a write
+ * elsewhere in the window then faults nothing, and one that crosses into
+ * the next window faults that window.
+ */
+TEST_F(fa, write_mirrors_the_window)
+{
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct ibv_mr *mr;
+
+	ASSERT_EQ(0, set_window(WIN));
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 77, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(WIN, pages);
+	EXPECT_EQ((long)WIN, odp_pages_present(self->base, WIN_LEN));
+	EXPECT_EQ(0, odp_pages_present(self->base + WIN_LEN, WIN_LEN));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(12), MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(0ull, faults);
+	EXPECT_EQ(0ull, pages);
+
+	/* pages 15 and 16: the second window is faulted, the first was there */
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(16) - 300, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(WIN, pages);
+
+	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 77, MSG, SEED, PG(5) + 77, "first"));
+	EXPECT_EQ(-1, odp_check(self->base + PG(12), MSG, SEED, PG(12), "second"));
+	EXPECT_EQ(-1, odp_check(self->base + PG(16) - 300, MSG, SEED, PG(16) - 300, "third"));
+	EXPECT_EQ(-1, odp_check_byte(self->base, PG(5) + 77, 0, "before the first"));
+	ibv_dereg_mr(mr);
+}
+
+/* With the parameter at 0 a fault mirrors only the page it needs. */
+TEST_F(fa, zero_turns_it_off)
+{
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct ibv_mr *mr;
+
+	ASSERT_EQ(0, set_window(0));
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 77, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(1ull, pages);
+	EXPECT_EQ(1, odp_pages_present(self->base, REGION_LEN));
+	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 77, MSG, SEED, PG(5) + 77, "written"));
+	ibv_dereg_mr(mr);
+}
+
+/* A read (rkey side) mirrors the window too, and returns the content exactly. */
+TEST_F(fa, read_mirrors_the_window)
+{
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct ibv_mr *mr;
+
+	ASSERT_EQ(0, set_window(WIN));
+	odp_fill(self->base, REGION_LEN, SEED + 1, 0);
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+	ASSERT_EQ(IBV_WC_SUCCESS, read_at(self, mr, PG(19) + 5, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(WIN, pages);
+	EXPECT_EQ(-1, odp_check(self->src + PG(19) + 5, MSG, SEED + 1, PG(19) + 5, "read"));
+	ibv_dereg_mr(mr);
+}
+
+/*
+ * PROT_NONE pages inside the window: the window ends at the VMA boundary
+ * rather than failing the fault, on either side of the access.
+ */
+TEST_F(fa, window_stops_at_guard_pages)
+{
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct ibv_mr *mr;
+
+	ASSERT_EQ(0, set_window(WIN));
+	ASSERT_EQ(0, mprotect(self->base + PG(2), PG(1), PROT_NONE));
+	ASSERT_EQ(0, mprotect(self->base + PG(20), PG(1), PROT_NONE));
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+
+	/* window [0, 16) meets the guard at page 2: pages 3..15 */
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 1, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(13ull, pages);
+
+	/* window [16, 32) meets the guard at page 20: pages 16..19 */
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(18) + 2, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(4ull, pages);
+
+	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 1, MSG, SEED, PG(5) + 1, "first"));
+	EXPECT_EQ(-1, odp_check(self->base + PG(18) + 2, MSG, SEED, PG(18) + 2, "second"));
+	ibv_dereg_mr(mr);
+}
+
+/* The window never leaves the MR: nothing outside it is faulted or allocated. */
+TEST_F(fa, window_stays_inside_the_mr)
+{
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct ibv_mr *mr;
+
+	ASSERT_EQ(0, set_window(WIN));
+	mr = odp_reg(self->dev.pd, self->base + PG(3), PG(5), ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(4) + 9, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(5ull, pages);
+	EXPECT_EQ(5, odp_pages_present(self->base, REGION_LEN));
+	EXPECT_EQ(5, odp_pages_present(self->base + PG(3), PG(5)));
+	EXPECT_EQ(-1, odp_check(self->base + PG(4) + 9, MSG, SEED, PG(4) + 9, "written"));
+	ibv_dereg_mr(mr);
+}
+
+/*
+ * Over a shared file mapping a write mirrors only what it writes (no file
+ * page is dirtied that nobody wrote), while a read still takes the window.
+ * A shmem (memfd) mapping takes the window for writes as anonymous memory
+ * does.
+ */
+static uint8_t *map_file_at(uint8_t *at, int fd)
+{
+	void *p = mmap(at, REGION_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+TEST_F(fa, write_does_not_widen_over_file_pages)
+{
+	char path[] = "/var/tmp/rxe-odp-fa-XXXXXX";
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct statfs sfs;
+	struct ibv_mr *mr;
+	int fd;
+
+	ASSERT_EQ(0, set_window(WIN));
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	unlink(path);
+	ASSERT_EQ(0, fstatfs(fd, &sfs));
+	if (sfs.f_type == TMPFS_MAGIC) {
+		close(fd);
+		SKIP(return, "/var/tmp is tmpfs here: no page-cache file to test with");
+	}
+	ASSERT_EQ(0, ftruncate(fd, REGION_LEN));
+	ASSERT_NE(NULL, map_file_at(self->base, fd));
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 77, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(1ull, pages);
+
+	ASSERT_EQ(IBV_WC_SUCCESS, read_at(self, mr, PG(20) + 3, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(WIN, pages);
+
+	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 77, MSG, SEED, PG(5) + 77, "written"));
+	EXPECT_EQ(-1, odp_check_byte(self->src + PG(20) + 3, MSG, 0, "read back"));
+	ibv_dereg_mr(mr);
+	close(fd);
+}
+
+TEST_F(fa, shmem_write_mirrors_the_window)
+{
+	uint64_t faults, pages;
+	struct odp_counters c;
+	struct ibv_mr *mr;
+	int fd;
+
+	ASSERT_EQ(0, set_window(WIN));
+	fd = memfd_create("rxe-odp-fa", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, REGION_LEN));
+	ASSERT_NE(NULL, map_file_at(self->base, fd));
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(21) + 77, MSG));
+	faulted_since(self, &c, &faults, &pages);
+	EXPECT_EQ(1ull, faults);
+	EXPECT_EQ(WIN, pages);
+	EXPECT_EQ(-1, odp_check(self->base + PG(21) + 77, MSG, SEED, PG(21) + 77, "written"));
+	ibv_dereg_mr(mr);
+	close(fd);
+}
+
+/* Only 0 and powers of two up to 512 are taken; a refused write changes nothing. */
+TEST_F(fa, bad_values_are_refused)
+{
+	const char *bad[] = { "3", "1024", "-1", "x" };
+	const char *good[] = { "0", "1", "512", "16" };
+	char now[32];
+	size_t i;
+
+	ASSERT_EQ(0, odp_param_write(PARAM, "64"));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		odp_log("writing '%s'", bad[i]);
+		EXPECT_EQ(-EINVAL, odp_param_write(PARAM, bad[i]));
+		ASSERT_EQ(0, odp_param_read(PARAM, now, sizeof(now)));
+		EXPECT_STREQ("64", now);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		EXPECT_EQ(0, odp_param_write(PARAM, good[i]));
+		ASSERT_EQ(0, odp_param_read(PARAM, now, sizeof(now)));
+		EXPECT_STREQ(good[i], now);
+	}
+}
+
+TEST_HARNESS_MAIN
