@@ -35,7 +35,6 @@
  * reported as failed, instead of driving the guest into the OOM killer.
  * ODP registrations pin nothing and are not subject to that limit.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -56,10 +55,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "odp_common.h"
+
 #define PAGE 4096ul
 #define MIB (1ul << 20)
-#define CQ_DEPTH 512
-#define SQ_DEPTH 128
+#define SQ_DEPTH ODP_QP_DEPTH
 #define POLL_BATCH 16
 
 #define ACCESS_RW \
@@ -256,164 +256,16 @@ static uint64_t next_seed(void)
 	return ++seed_counter * 0x2545f4914f6cdd1dull;
 }
 
-/* ---- the device, loopback RC pair ---- */
+/* ---- the device, loopback RC pair (tests/odp/odp_common.c) ---- */
 
-struct dev {
-	struct ibv_context *ctx;
-	struct ibv_pd *pd;
-	struct ibv_device_attr attr;
-	struct ibv_port_attr port;
-	union ibv_gid gid;
-	int gid_index;
-};
-
-struct pair {
-	struct ibv_cq *cq_a, *cq_b;
-	struct ibv_qp *a, *b; /* a posts, b is the remote end */
-};
-
-static struct dev dev;
-static struct pair qp;
-
-static int find_gid(void)
-{
-	for (int i = 0; i < dev.port.gid_tbl_len; i++) {
-		struct ibv_gid_entry e;
-
-		if (ibv_query_gid_ex(dev.ctx, 1, i, &e, 0))
-			continue;
-		if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && e.gid.raw[10] == 0xff &&
-		    e.gid.raw[11] == 0xff)
-			return i;
-	}
-	return -1;
-}
-
-static int dev_open(void)
-{
-	struct ibv_device **list;
-	int n = 0;
-
-	list = ibv_get_device_list(&n);
-	for (int i = 0; list && i < n; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), o.dev))
-			dev.ctx = ibv_open_device(list[i]);
-	if (list)
-		ibv_free_device_list(list);
-	if (!dev.ctx) {
-		logf_("odp_bench: cannot open RDMA device %s", o.dev);
-		return -1;
-	}
-	if (ibv_query_device(dev.ctx, &dev.attr) || ibv_query_port(dev.ctx, 1, &dev.port)) {
-		logf_("odp_bench: query %s: %s", o.dev, strerror(errno));
-		return -1;
-	}
-	dev.gid_index = o.gid_index >= 0 ? o.gid_index : find_gid();
-	if (dev.gid_index < 0 || ibv_query_gid(dev.ctx, 1, dev.gid_index, &dev.gid)) {
-		logf_("odp_bench: no RoCEv2 GID on %s", o.dev);
-		return -1;
-	}
-	dev.pd = ibv_alloc_pd(dev.ctx);
-	if (!dev.pd) {
-		logf_("odp_bench: ibv_alloc_pd: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int qp_connect(struct ibv_qp *q, uint32_t dest)
-{
-	int rd = dev.attr.max_qp_rd_atom, init_rd = dev.attr.max_qp_init_rd_atom;
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = ACCESS_RW | IBV_ACCESS_REMOTE_ATOMIC,
-	};
-
-	rd = rd > 16 ? 16 : rd < 1 ? 1 : rd;
-	init_rd = init_rd > 16 ? 16 : init_rd < 1 ? 1 : init_rd;
-	if (ibv_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				       IBV_QP_ACCESS_FLAGS))
-		return -errno;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = dev.port.active_mtu;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = rd;
-	a.min_rnr_timer = 1;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = dev.gid;
-	a.ah_attr.grh.sgid_index = dev.gid_index;
-	a.ah_attr.grh.hop_limit = 64;
-	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-				       IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-				       IBV_QP_MIN_RNR_TIMER))
-		return -errno;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 17; /* ~0.5 s: faults under TCG are slow, no spurious retries */
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = init_rd;
-	if (ibv_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT |
-				       IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				       IBV_QP_MAX_QP_RD_ATOMIC))
-		return -errno;
-	return 0;
-}
-
-static void pair_destroy(void)
-{
-	if (qp.a)
-		ibv_destroy_qp(qp.a);
-	if (qp.b)
-		ibv_destroy_qp(qp.b);
-	if (qp.cq_a)
-		ibv_destroy_cq(qp.cq_a);
-	if (qp.cq_b)
-		ibv_destroy_cq(qp.cq_b);
-	memset(&qp, 0, sizeof(qp));
-}
-
-static int pair_create(void)
-{
-	struct ibv_qp_init_attr ia = {
-		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = SQ_DEPTH, .max_recv_wr = 16,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-	};
-	int ret;
-
-	qp.cq_a = ibv_create_cq(dev.ctx, CQ_DEPTH, NULL, NULL, 0);
-	qp.cq_b = ibv_create_cq(dev.ctx, CQ_DEPTH, NULL, NULL, 0);
-	if (!qp.cq_a || !qp.cq_b)
-		goto err;
-	ia.send_cq = ia.recv_cq = qp.cq_a;
-	qp.a = ibv_create_qp(dev.pd, &ia);
-	ia.send_cq = ia.recv_cq = qp.cq_b;
-	qp.b = ibv_create_qp(dev.pd, &ia);
-	if (!qp.a || !qp.b)
-		goto err;
-	ret = qp_connect(qp.a, qp.b->qp_num);
-	if (!ret)
-		ret = qp_connect(qp.b, qp.a->qp_num);
-	if (ret) {
-		errno = -ret;
-		goto err;
-	}
-	return 0;
-err:
-	logf_("odp_bench: loopback RC pair on %s: %s", o.dev, strerror(errno));
-	pair_destroy();
-	return -1;
-}
+static struct odp_dev dev;
+static struct odp_rc_pair qp; /* a posts, b is the remote end */
 
 /* After an error completion the QPs are in the error state: start over. */
 static int pair_reset(void)
 {
-	pair_destroy();
-	return pair_create();
+	odp_rc_pair_destroy(&qp);
+	return odp_rc_pair_create(&dev, &qp, NULL);
 }
 
 /*
@@ -1406,6 +1258,7 @@ int main(int argc, char **argv)
 	const char *sections[] = { "reg", "cold", "fault", "storm", "prefetch" };
 	bool want[5] = { false };
 	size_t iv[8];
+	char gid[16];
 	int c, any = 0, failed;
 
 	if (getenv("RXE_DEV") && *getenv("RXE_DEV"))
@@ -1475,7 +1328,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "odp_bench: %s: %s\n", o.csv, strerror(errno));
 		return 2;
 	}
-	if (limit_pinning() || dev_open() || pair_create())
+	/* odp_dev_open() takes the device and GID index from the environment */
+	snprintf(gid, sizeof(gid), "%d", o.gid_index);
+	if (setenv("RXE_DEV", o.dev, 1) ||
+	    (o.gid_index >= 0 && setenv("RXE_GID_INDEX", gid, 1))) {
+		fprintf(stderr, "odp_bench: setenv: %s\n", strerror(errno));
+		return 2;
+	}
+	if (limit_pinning() || odp_dev_open(&dev) || odp_rc_pair_create(&dev, &qp, NULL))
 		return 2;
 	uint64_t dummy;
 
@@ -1485,7 +1345,7 @@ int main(int argc, char **argv)
 	row("meta", "guest", 0, "msg", 0, (double)o.msg, "B", NULL);
 	row("meta", "guest", 0, "depth", 0, o.depth < SQ_DEPTH ? o.depth : SQ_DEPTH, "count", NULL);
 	logf_("odp_bench: %s, GID index %d, MTU %d, %s ODP counters, pin limit %zu MiB", o.dev,
-	      dev.gid_index, 128 << dev.port.active_mtu, have_counters ? "with" : "no",
+	      dev.gid_index, 128 << dev.port_attr.active_mtu, have_counters ? "with" : "no",
 	      o.pin_limit / MIB);
 
 	failed = bench_check();
@@ -1499,9 +1359,8 @@ int main(int argc, char **argv)
 		bench_storm();
 	if (want[4])
 		bench_prefetch();
-	pair_destroy();
-	ibv_dealloc_pd(dev.pd);
-	ibv_close_device(dev.ctx);
+	odp_rc_pair_destroy(&qp);
+	odp_dev_close(&dev);
 	if (csv != stdout)
 		fclose(csv);
 	return failed ? 1 : 0;

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #define CQ_DEPTH 256
-#define QP_DEPTH 64
 
 void odp_log(const char *fmt, ...)
 {
@@ -525,8 +524,8 @@ static struct ibv_qp *create_qp(struct odp_dev *d, struct ibv_pd *pd, enum ibv_q
 		.recv_cq = cq,
 		.srq = srq,
 		.cap = {
-			.max_send_wr = QP_DEPTH,
-			.max_recv_wr = srq ? 0 : QP_DEPTH,
+			.max_send_wr = ODP_QP_DEPTH,
+			.max_recv_wr = srq ? 0 : ODP_QP_DEPTH,
 			.max_send_sge = 2,
 			.max_recv_sge = 2,
 		},
@@ -681,7 +680,7 @@ void odp_ud_pair_destroy(struct odp_ud_pair *p)
 
 struct ibv_srq *odp_srq_create(struct odp_dev *d)
 {
-	struct ibv_srq_init_attr ia = { .attr = { .max_wr = QP_DEPTH, .max_sge = 2 } };
+	struct ibv_srq_init_attr ia = { .attr = { .max_wr = ODP_QP_DEPTH, .max_sge = 2 } };
 	struct ibv_srq *srq = ibv_create_srq(d->pd, &ia);
 
 	if (!srq)

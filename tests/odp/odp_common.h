@@ -121,6 +121,9 @@ ssize_t odp_check_byte(const void *buf, size_t len, uint8_t val, const char *wha
 ssize_t odp_cmp(const void *got, const void *exp, size_t len, const char *what);
 
 /* ---- queue pairs ---- */
+/* Send and receive queue depth of the QPs made here. */
+#define ODP_QP_DEPTH 64
+
 struct odp_qp_opts {
 	struct ibv_pd *pd;	 /* default: the device's PD */
 	struct ibv_srq *srq_b;	 /* receive queue of side b */
