@@ -97,18 +97,17 @@ static int read_at(FIXTURE_DATA(fa) * self, struct ibv_mr *mr, size_t off, uint3
 			     (uintptr_t)self->base + off, mr->rkey);
 }
 
-/* Faults and pages faulted since *c (which is then updated). */
-static void faulted_since(FIXTURE_DATA(fa) * self, struct odp_counters *c, uint64_t *faults,
-			  uint64_t *pages)
+/* Faults and pages faulted since *c are want_faults and want_pages; *c moves on. */
+static void expect_faulted(struct __test_metadata *_metadata, FIXTURE_DATA(fa) * self,
+			   struct odp_counters *c, uint64_t want_faults, uint64_t want_pages)
 {
 	struct odp_counters now;
 
-	*faults = *pages = UINT64_MAX;
-	if (odp_counters_read(&self->dev, &now))
-		return;
-	*faults = now.faults - c->faults;
-	*pages = now.pages_faulted - c->pages_faulted;
-	odp_log("faults +%" PRIu64 ", pages faulted +%" PRIu64, *faults, *pages);
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &now));
+	TH_LOG("faults +%" PRIu64 ", pages faulted +%" PRIu64, now.faults - c->faults,
+	       now.pages_faulted - c->pages_faulted);
+	EXPECT_EQ(want_faults, now.faults - c->faults);
+	EXPECT_EQ(want_pages, now.pages_faulted - c->pages_faulted);
 	*c = now;
 }
 
@@ -122,7 +121,6 @@ static void faulted_since(FIXTURE_DATA(fa) * self, struct odp_counters *c, uint6
  */
 TEST_F(fa, write_mirrors_the_window)
 {
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct ibv_mr *mr;
 
@@ -132,22 +130,16 @@ TEST_F(fa, write_mirrors_the_window)
 	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 77, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(WIN, pages);
+	expect_faulted(_metadata, self, &c, 1, WIN);
 	EXPECT_EQ((long)WIN, odp_pages_present(self->base, WIN_LEN));
 	EXPECT_EQ(0, odp_pages_present(self->base + WIN_LEN, WIN_LEN));
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(12), MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(0ull, faults);
-	EXPECT_EQ(0ull, pages);
+	expect_faulted(_metadata, self, &c, 0, 0);
 
 	/* pages 15 and 16: the second window is faulted, the first was there */
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(16) - 300, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(WIN, pages);
+	expect_faulted(_metadata, self, &c, 1, WIN);
 
 	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 77, MSG, SEED, PG(5) + 77, "first"));
 	EXPECT_EQ(-1, odp_check(self->base + PG(12), MSG, SEED, PG(12), "second"));
@@ -159,7 +151,6 @@ TEST_F(fa, write_mirrors_the_window)
 /* With the parameter at 0 a fault mirrors only the page it needs. */
 TEST_F(fa, zero_turns_it_off)
 {
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct ibv_mr *mr;
 
@@ -168,9 +159,7 @@ TEST_F(fa, zero_turns_it_off)
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 77, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(1ull, pages);
+	expect_faulted(_metadata, self, &c, 1, 1);
 	EXPECT_EQ(1, odp_pages_present(self->base, REGION_LEN));
 	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 77, MSG, SEED, PG(5) + 77, "written"));
 	ibv_dereg_mr(mr);
@@ -179,7 +168,6 @@ TEST_F(fa, zero_turns_it_off)
 /* A read (rkey side) mirrors the window too, and returns the content exactly. */
 TEST_F(fa, read_mirrors_the_window)
 {
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct ibv_mr *mr;
 
@@ -189,9 +177,7 @@ TEST_F(fa, read_mirrors_the_window)
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_at(self, mr, PG(19) + 5, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(WIN, pages);
+	expect_faulted(_metadata, self, &c, 1, WIN);
 	EXPECT_EQ(-1, odp_check(self->src + PG(19) + 5, MSG, SEED + 1, PG(19) + 5, "read"));
 	ibv_dereg_mr(mr);
 }
@@ -202,7 +188,6 @@ TEST_F(fa, read_mirrors_the_window)
  */
 TEST_F(fa, window_stops_at_guard_pages)
 {
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct ibv_mr *mr;
 
@@ -215,15 +200,11 @@ TEST_F(fa, window_stops_at_guard_pages)
 
 	/* window [0, 16) meets the guard at page 2: pages 3..15 */
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 1, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(13ull, pages);
+	expect_faulted(_metadata, self, &c, 1, 13);
 
 	/* window [16, 32) meets the guard at page 20: pages 16..19 */
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(18) + 2, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(4ull, pages);
+	expect_faulted(_metadata, self, &c, 1, 4);
 
 	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 1, MSG, SEED, PG(5) + 1, "first"));
 	EXPECT_EQ(-1, odp_check(self->base + PG(18) + 2, MSG, SEED, PG(18) + 2, "second"));
@@ -233,7 +214,6 @@ TEST_F(fa, window_stops_at_guard_pages)
 /* The window never leaves the MR: nothing outside it is faulted or allocated. */
 TEST_F(fa, window_stays_inside_the_mr)
 {
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct ibv_mr *mr;
 
@@ -242,9 +222,7 @@ TEST_F(fa, window_stays_inside_the_mr)
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(4) + 9, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(5ull, pages);
+	expect_faulted(_metadata, self, &c, 1, 5);
 	EXPECT_EQ(5, odp_pages_present(self->base, REGION_LEN));
 	EXPECT_EQ(5, odp_pages_present(self->base + PG(3), PG(5)));
 	EXPECT_EQ(-1, odp_check(self->base + PG(4) + 9, MSG, SEED, PG(4) + 9, "written"));
@@ -267,7 +245,6 @@ static uint8_t *map_file_at(uint8_t *at, int fd)
 TEST_F(fa, write_does_not_widen_over_file_pages)
 {
 	char path[] = "/var/tmp/rxe-odp-fa-XXXXXX";
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct statfs sfs;
 	struct ibv_mr *mr;
@@ -289,14 +266,10 @@ TEST_F(fa, write_does_not_widen_over_file_pages)
 	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(5) + 77, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(1ull, pages);
+	expect_faulted(_metadata, self, &c, 1, 1);
 
 	ASSERT_EQ(IBV_WC_SUCCESS, read_at(self, mr, PG(20) + 3, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(WIN, pages);
+	expect_faulted(_metadata, self, &c, 1, WIN);
 
 	EXPECT_EQ(-1, odp_check(self->base + PG(5) + 77, MSG, SEED, PG(5) + 77, "written"));
 	EXPECT_EQ(-1, odp_check_byte(self->src + PG(20) + 3, MSG, 0, "read back"));
@@ -306,7 +279,6 @@ TEST_F(fa, write_does_not_widen_over_file_pages)
 
 TEST_F(fa, shmem_write_mirrors_the_window)
 {
-	uint64_t faults, pages;
 	struct odp_counters c;
 	struct ibv_mr *mr;
 	int fd;
@@ -320,9 +292,7 @@ TEST_F(fa, shmem_write_mirrors_the_window)
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(21) + 77, MSG));
-	faulted_since(self, &c, &faults, &pages);
-	EXPECT_EQ(1ull, faults);
-	EXPECT_EQ(WIN, pages);
+	expect_faulted(_metadata, self, &c, 1, WIN);
 	EXPECT_EQ(-1, odp_check(self->base + PG(21) + 77, MSG, SEED, PG(21) + 77, "written"));
 	ibv_dereg_mr(mr);
 	close(fd);
