@@ -14,14 +14,16 @@
  * to a buffer may be a hole or a PROT_NONE guard page, and one such page
  * fails a whole HMM fault.  A write widens only over anonymous or shmem
  * memory, where the extra write faults just allocate zeroed pages (or
- * break COW) rather than dirty file pages nobody wrote.  HUGETLB umems map
- * a huge page per fault already and are left alone.
+ * break COW) rather than dirty file pages nobody wrote, and never over a
+ * userfaultfd-armed VMA.  HUGETLB umems map a huge page per fault already
+ * and are left alone.
  */
 
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 #include <linux/shmem_fs.h>
+#include <linux/userfaultfd_k.h>
 
 #include "rxe.h"
 #include "rxe_loc.h"
@@ -61,10 +63,14 @@ module_param_cb(fault_around_pages, &rxe_odp_fault_around_ops,
 MODULE_PARM_DESC(fault_around_pages,
 		 "Window an ODP fault maps, in pages (0 = off, 2^n <= 512)");
 
-/* May the window widen over @vma for an access with this intent? */
+/*
+ * May the window widen over @vma for an access with this intent?  Not over
+ * a userfaultfd-armed VMA: HMM cannot wait for the monitor, so a missing
+ * page next to the access would fail the whole window.
+ */
 static bool rxe_odp_vma_fits_window(struct vm_area_struct *vma, bool write)
 {
-	if (vma->vm_flags & (VM_IO | VM_PFNMAP))
+	if (vma->vm_flags & (VM_IO | VM_PFNMAP) || userfaultfd_armed(vma))
 		return false;
 	if (!write)
 		return true;

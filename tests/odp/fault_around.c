@@ -13,9 +13,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
+#include <linux/userfaultfd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -296,6 +299,79 @@ TEST_F(fa, shmem_write_mirrors_the_window)
 	EXPECT_EQ(-1, odp_check(self->base + PG(21) + 77, MSG, SEED, PG(21) + 77, "written"));
 	ibv_dereg_mr(mr);
 	close(fd);
+}
+
+/* /dev/kmsg positioned at its end, or -1. */
+static int kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Does a kernel log record written since kmsg_open_at_end() contain s? */
+static bool kmsg_has(int fd, const char *s)
+{
+	bool found = false;
+	char rec[8192];
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE) /* records were overwritten: go on */
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		found |= strstr(rec, s) != NULL;
+	}
+	return found;
+}
+
+/*
+ * A userfaultfd-armed region (MISSING mode, pages 3-5 filled with
+ * UFFDIO_COPY): an RDMA write into page 4 mirrors that page only.  HMM faults
+ * cannot wait for a monitor, so a window over the missing neighbours would
+ * fail (and a CONFIG_DEBUG_VM kernel, the debug lane's, logs
+ * "FAULT_FLAG_ALLOW_RETRY missing" with a stack dump for it).
+ */
+TEST_F(fa, window_does_not_widen_over_userfaultfd_regions)
+{
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_copy copy = { 0 };
+	struct odp_counters c;
+	struct ibv_mr *mr;
+	int uffd, kmsg;
+
+	ASSERT_EQ(0, set_window(WIN));
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	reg.range.start = (uintptr_t)self->base;
+	reg.range.len = REGION_LEN;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+	copy.dst = (uintptr_t)self->base + PG(3);
+	copy.src = (uintptr_t)self->src + PG(20); /* not what the write brings */
+	copy.len = PG(3);
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
+
+	mr = odp_reg(self->dev.pd, self->base, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	kmsg = kmsg_open_at_end();
+	ASSERT_EQ(0, odp_counters_read(&self->dev, &c));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_at(self, mr, PG(4) + 9, MSG));
+	expect_faulted(_metadata, self, &c, 1, 1);
+	EXPECT_EQ(-1, odp_check(self->base + PG(4) + 9, MSG, SEED, PG(4) + 9, "written"));
+	if (kmsg >= 0) {
+		EXPECT_FALSE(kmsg_has(kmsg, "FAULT_FLAG_ALLOW_RETRY missing"));
+		close(kmsg);
+	}
+	ibv_dereg_mr(mr);
+	close(uffd);
 }
 
 /* Only 0 and powers of two up to 512 are taken; a refused write changes nothing. */
