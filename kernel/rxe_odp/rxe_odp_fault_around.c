@@ -103,7 +103,7 @@ void rxe_odp_fault_window(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 	u64 win = (u64)READ_ONCE(rxe_odp_fault_around_pages) << PAGE_SHIFT;
 	struct mm_struct *mm = umem_odp->umem.owning_mm;
 	struct vm_area_struct *first, *last;
-	u64 start = va, end = va + len;
+	u64 start, end;
 
 	*fault_va = va;
 	*fault_len = len;
