@@ -361,14 +361,15 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 	int tries;
 	int ret = -EBUSY;
 
-	might_sleep();
+	/* the context check of might_sleep(), without its preemption point */
+	__might_sleep(__FILE__, __LINE__);
 
 	if (write)
 		perm |= ODP_WRITE_ALLOWED_BIT;
 
 	for (tries = 0; tries < RXE_ODP_FAULT_TRIES; tries++) {
 		/* 1. Already mirrored: holding umem_mutex keeps it so. */
-		mutex_lock(&umem_odp->umem_mutex);
+		rxe_odp_lock_mutex(&umem_odp->umem_mutex);
 		if (!__rxe_odp_pages_missing(umem_odp, va, len, perm))
 			return 0;
 		mutex_unlock(&umem_odp->umem_mutex);

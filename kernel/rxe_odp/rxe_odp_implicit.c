@@ -336,7 +336,7 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 		return ERR_PTR(-EFAULT);
 
 	if (!odp->chunked) {
-		down_read(&odp->children_rwsem);
+		rxe_odp_down_read(&odp->children_rwsem);
 		*end = ib_umem_end(odp->root);
 		return odp->root;
 	}
@@ -346,7 +346,7 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 	*end = min_t(u64, odp->end,
 		     (va & ~(RXE_ODP_CHILD_SIZE - 1)) + RXE_ODP_CHILD_SIZE);
 
-	down_read(&odp->children_rwsem);
+	rxe_odp_down_read(&odp->children_rwsem);
 	child = xa_load(&odp->children, idx);
 	if (child)
 		goto out_used;
