@@ -74,7 +74,9 @@
  *	prefetch then mirrors with the locks of an rxe task, in this order.
  *
  * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock;
- * children_rwsem -> xa_lock.
+ * children_rwsem -> xa_lock.  The access path takes children_rwsem (read)
+ * and umem_mutex with a trylock first and sleeps only when that fails
+ * (rxe_odp_down_read(), rxe_odp_lock_mutex(); rxe_odp_loc.h says why).
  *
  * Teardown: rxe_odp_mr_release() runs when no reference to the MR is left,
  * so no rxe task or prefetch holds children_rwsem; it releases every child
