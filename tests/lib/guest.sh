@@ -40,8 +40,12 @@ pair_test() {
 	rc_c=$?
 	wait $spid
 	rc_s=$?
-	sed 's/^/  server| /' "$log.server" | tail -n 15
-	sed 's/^/  client| /' "$log.client" | tail -n 15
+	# All of it on failure: the error (stderr) comes before the
+	# buffered stdout in these files.
+	local n=15
+	[ $rc_s = 0 ] && [ $rc_c = 0 ] || n=400
+	sed 's/^/  server| /' "$log.server" | tail -n $n
+	sed 's/^/  client| /' "$log.client" | tail -n $n
 	if [ $rc_s = 0 ] && [ $rc_c = 0 ]; then
 		result "$name" PASS
 	else
