@@ -63,8 +63,9 @@
  *	or ODP.  ODP atomics take it inside umem_mutex.
  * mmap_lock of the owning mm (read)
  *	Taken by ib_umem_odp_map_dma_and_lock() around hmm_range_fault(),
- *	and by rxe_odp_fault_window() to look up VMAs, with umem_mutex NOT
- *	held; umem_mutex is taken after it is dropped.
+ *	and by rxe_odp_fault_window() and rxe_odp_fault_ahead_len() to look
+ *	up VMAs, with umem_mutex NOT held; umem_mutex is taken after it is
+ *	dropped.
  * rxe_odp_prefetch_lock (spinlock; rxe_odp_advise.c)
  *	Guards the queue of prefetch requests not yet started and the MR
  *	references they hold, and orders the SGE checks of a prefetch
@@ -350,7 +351,8 @@ static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
  * Locks: on success returns with umem_odp->umem_mutex held and every page
  * of the range mirrored with the needed permission until the caller drops
  * it; on error returns with nothing held.
- * Return: 0; -EFAULT if a page cannot be mirrored (a hole, PROT_NONE, a
+ * Return: 0 if the range was mirrored already, 1 if pages had to be
+ * faulted in; -EFAULT if a page cannot be mirrored (a hole, PROT_NONE, a
  * write to a read-only mapping, a small page in a HUGETLB MR, or the
  * owning process or its mm is gone); -EBUSY if invalidations kept winning
  * the race RXE_ODP_FAULT_TRIES times; -ENOMEM.
@@ -390,7 +392,7 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 		 * core mapped less than asked for.
 		 */
 		if (!__rxe_odp_pages_missing(umem_odp, va, len, perm))
-			return 0;
+			return 1;
 		mutex_unlock(&umem_odp->umem_mutex);
 		ret = -EBUSY;
 	}
@@ -412,6 +414,8 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
  * @write: the caller will write, so the pages must be mapped writable
  * @bytes: set to how much of [@va, @va + @len) is mirrored and locked: at
  *	most RXE_ODP_CHUNK_SIZE, and never past the end of one umem
+ * @faulted: if not NULL, set to true when pages had to be faulted in (left
+ *	alone otherwise)
  *
  * Callers walk a range with it, one umem (and at most one chunk) at a
  * time, dropping everything with rxe_odp_unlock() in between.
@@ -424,9 +428,9 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
  * cannot be mirrored with the needed access; ERR_PTR(-EBUSY);
  * ERR_PTR(-ENOMEM).
  */
-struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
-						u64 len, bool write,
-						unsigned int *bytes)
+struct ib_umem_odp *
+rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va, u64 len, bool write,
+			    unsigned int *bytes, bool *faulted)
 	__acquires(&odp->children_rwsem)
 {
 	struct ib_umem_odp *umem_odp;
@@ -440,8 +444,10 @@ struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
 
 	*bytes = min3(len, (u64)RXE_ODP_CHUNK_SIZE, end - va);
 	err = rxe_odp_map_range_and_lock(umem_odp, va, *bytes, write);
-	if (err)
+	if (err < 0)
 		goto err_unlock_umem;
+	if (err && faulted)
+		*faulted = true;
 
 	return umem_odp;
 
@@ -516,6 +522,9 @@ static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
  * @length: bytes, > 0
  * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
  *
+ * A copy that goes on where the last one into the MR ended may queue a
+ * fault-ahead of what follows (rxe_odp_fault_ahead()).
+ *
  * Context: rxe task, may sleep.  Takes and drops children_rwsem and
  * umem_mutex per chunk (rxe_odp_map_prefix_and_lock()).
  * Return: 0; -EFAULT if a page cannot be mirrored with the needed access
@@ -528,17 +537,19 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	u64 va = rxe_odp_iova_to_va(mr, iova);
 	bool write = dir == RXE_TO_MR_OBJ;
+	unsigned int left = length;
 	struct ib_umem_odp *umem_odp;
+	bool faulted = false;
 	unsigned int bytes;
 	int err;
 
-	while (length) {
-		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length, write,
-						       &bytes);
+	while (left) {
+		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, left, write,
+						       &bytes, &faulted);
 		if (IS_ERR(umem_odp)) {
 			err = PTR_ERR(umem_odp);
 			rxe_dbg_mr(mr, "cannot mirror va %#llx+%u, err = %d\n",
-				   va, length, err);
+				   va, left, err);
 			return err;
 		}
 		err = __rxe_odp_copy(umem_odp, va, addr, bytes, dir);
@@ -548,9 +559,10 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 
 		va += bytes;
 		addr += bytes;
-		length -= bytes;
+		left -= bytes;
 	}
 
+	rxe_odp_fault_ahead(mr, iova, length, write, faulted);
 	return 0;
 }
 
@@ -592,8 +604,8 @@ rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova,
 	}
 
 	/* aligned, so inside one page and so one umem: bytes is 8 */
-	umem_odp =
-		rxe_odp_map_prefix_and_lock(odp, va, sizeof(u64), true, &bytes);
+	umem_odp = rxe_odp_map_prefix_and_lock(odp, va, sizeof(u64), true,
+					       &bytes, NULL);
 	if (IS_ERR(umem_odp))
 		return RESPST_ERR_RKEY_VIOLATION;
 
@@ -765,7 +777,7 @@ int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
 
 	while (length) {
 		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length, false,
-						       &bytes);
+						       &bytes, NULL);
 		if (IS_ERR(umem_odp))
 			return PTR_ERR(umem_odp);
 		err = __rxe_odp_flush_pmem(umem_odp, va, bytes);

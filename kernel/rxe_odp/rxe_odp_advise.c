@@ -38,6 +38,12 @@
  * carried out in the caller instead (same result, no error), so that what
  * waits in the kernel is bounded.
  *
+ * Fault-ahead (rxe_odp_fault_around.c) queues requests of its own through
+ * rxe_odp_prefetch_ahead(): one range, checked by the rxe task that made
+ * it, limited to one VMA when it runs, not counted in odp_prefetches, and
+ * dropped rather than run in the caller when the queue is long.  They live
+ * and are cancelled as the verb's requests are.
+ *
  * Lifetime of a request
  * ---------------------
  * A request holds a pool reference on each MR it names, taken by the lookup
@@ -88,6 +94,8 @@
 
 /* Queued (not yet started) requests; beyond this the caller does the work. */
 #define RXE_ODP_PREFETCH_MAX_QUEUED 1024
+/* A fault-ahead is dropped when this many requests wait already. */
+#define RXE_ODP_AHEAD_MAX_QUEUED 64
 
 /**
  * struct rxe_odp_prefetch_sge - one checked SGE of a prefetch request
@@ -106,6 +114,7 @@ struct rxe_odp_prefetch_sge {
  * @work: runs the request on rxe_odp_prefetch_wq (queued requests)
  * @queued: on rxe_odp_prefetch_queued from validation until @work starts
  * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ * @ahead: a fault-ahead (rxe_odp_prefetch_ahead()), not a verb's request
  * @num_sge: entries in @sge
  * @sge: the ranges
  */
@@ -113,6 +122,7 @@ struct rxe_odp_prefetch {
 	struct work_struct work;
 	struct list_head queued;
 	enum ib_uverbs_advise_mr_advice advice;
+	bool ahead;
 	u32 num_sge;
 	struct rxe_odp_prefetch_sge sge[] __counted_by(num_sge);
 };
@@ -296,6 +306,8 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
 {
 	struct rxe_odp_prefetch *req =
 		container_of(work, struct rxe_odp_prefetch, work);
+	struct rxe_odp_prefetch_sge *sge = &req->sge[0];
+	bool write = req->advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE;
 
 	/* From here on the MR references are ours, not dereg's to drop. */
 	spin_lock(&rxe_odp_prefetch_lock);
@@ -303,6 +315,9 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
 	rxe_odp_prefetch_nr_queued--;
 	spin_unlock(&rxe_odp_prefetch_lock);
 
+	if (req->ahead && sge->mr)
+		sge->length = rxe_odp_fault_ahead_len(sge->mr, sge->iova,
+						      sge->length, write);
 	rxe_odp_prefetch_run(req, false, false);
 	rxe_odp_prefetch_free(req);
 }
@@ -466,6 +481,50 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 out_free_req:
 	rxe_odp_prefetch_free(req);
 	return err;
+}
+
+/**
+ * rxe_odp_prefetch_ahead - queue a fault-ahead
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start of the range, inside the MR
+ * @len: bytes, inside the MR, <= U32_MAX
+ * @write: fault for writing (the MR was just written, so it allows it)
+ *
+ * rxe_odp_fault_around.c says when.  Runs like a queued PREFETCH(_WRITE)
+ * request, limited to the VMA where it starts; it is dropped rather than
+ * made to wait when memory is short or RXE_ODP_AHEAD_MAX_QUEUED requests
+ * wait already.
+ * Context: rxe task, no ODP lock held.  Takes rxe_odp_prefetch_lock.
+ */
+void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
+{
+	struct rxe_odp_prefetch *req;
+
+	req = kzalloc(struct_size(req, sge, 1), GFP_NOWAIT | __GFP_NOWARN);
+	if (!req)
+		return;
+	INIT_WORK(&req->work, rxe_odp_prefetch_work);
+	INIT_LIST_HEAD(&req->queued);
+	req->advice = write ? IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
+			      IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
+	req->ahead = true;
+	req->num_sge = 1;
+	req->sge[0].iova = iova;
+	req->sge[0].length = len;
+
+	spin_lock(&rxe_odp_prefetch_lock);
+	if (rxe_odp_prefetch_nr_queued >= RXE_ODP_AHEAD_MAX_QUEUED ||
+	    READ_ONCE(mr->state) != RXE_MR_STATE_VALID || !rxe_get(mr)) {
+		spin_unlock(&rxe_odp_prefetch_lock);
+		kfree(req);
+		return;
+	}
+	req->sge[0].mr = mr;
+	list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
+	rxe_odp_prefetch_nr_queued++;
+	spin_unlock(&rxe_odp_prefetch_lock);
+
+	queue_work(rxe_odp_prefetch_wq, &req->work);
 }
 
 /**

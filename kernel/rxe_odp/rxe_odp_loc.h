@@ -42,6 +42,11 @@
  * @mm: the registering mm, grabbed so children can be made from it
  * @start: first page of the range
  * @end: page after the range
+ * @seq_next: iova where the last copy into or out of the MR ended
+ * @ahead_end: iova up to which fault-ahead has been queued
+ *
+ * @seq_next and @ahead_end are hints, read and written without a lock
+ * (rxe_odp_fault_ahead()): a race only costs a fault-ahead, or adds one.
  */
 struct rxe_odp_mr {
 	struct ib_umem_odp *root;
@@ -55,6 +60,8 @@ struct rxe_odp_mr {
 	struct mm_struct *mm;
 	u64 start;
 	u64 end;
+	u64 seq_next;
+	u64 ahead_end;
 };
 
 /*
@@ -94,12 +101,19 @@ void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
 			  unsigned long cur_seq);
 struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
 						u64 len, bool write,
-						unsigned int *bytes);
+						unsigned int *bytes,
+						bool *faulted);
 void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
 
 /* rxe_odp_fault_around.c */
 void rxe_odp_fault_window(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 			  bool write, u64 *fault_va, u64 *fault_len);
+void rxe_odp_fault_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write,
+			 bool faulted);
+u64 rxe_odp_fault_ahead_len(struct rxe_mr *mr, u64 iova, u64 len, bool write);
+
+/* rxe_odp_advise.c */
+void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);
 
 /* rxe_odp_implicit.c */
 void rxe_odp_children_init(struct rxe_odp_mr *odp);

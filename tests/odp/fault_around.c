@@ -5,7 +5,8 @@
  * VMA boundary of the access or, for writes, over file pages; 0 turns it
  * off.  Counted in odp_faults / odp_pages_faulted (pages newly mirrored).
  *
- * The tests set the module parameter and restore it in teardown.
+ * The tests set the module parameter and restore it in teardown; they turn
+ * fault-ahead (fault_ahead.c) off meanwhile, so that only the window counts.
  */
 #include "odp_common.h"
 
@@ -44,6 +45,7 @@ FIXTURE(fa)
 	size_t raw_len;
 	uint8_t *base;
 	char saved[32];
+	char saved_ahead[32];
 };
 
 FIXTURE_SETUP(fa)
@@ -52,6 +54,9 @@ FIXTURE_SETUP(fa)
 	ASSERT_EQ(0, odp_dev_open(&self->dev));
 	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, NULL));
 	ASSERT_EQ(0, odp_param_read(PARAM, self->saved, sizeof(self->saved)));
+	ASSERT_EQ(0, odp_param_read("fault_ahead_pages", self->saved_ahead,
+				    sizeof(self->saved_ahead)));
+	ASSERT_EQ(0, odp_param_write("fault_ahead_pages", "0"));
 	self->src = odp_map_fresh(REGION_LEN);
 	ASSERT_NE(NULL, self->src);
 	odp_fill(self->src, REGION_LEN, SEED, 0);
@@ -70,6 +75,8 @@ FIXTURE_TEARDOWN(fa)
 {
 	if (self->saved[0])
 		odp_param_write(PARAM, self->saved);
+	if (self->saved_ahead[0])
+		odp_param_write("fault_ahead_pages", self->saved_ahead);
 	odp_unmap(self->raw, self->raw_len);
 	if (self->src_mr)
 		ibv_dereg_mr(self->src_mr);
