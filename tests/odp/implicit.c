@@ -34,6 +34,7 @@
 #define CHILD_SIZE (64ul << 20)
 #define MAX_CHILDREN_PARAM "implicit_max_children"
 #define FAULT_AROUND_PARAM "fault_around_pages"
+#define FAULT_AHEAD_PARAM "fault_ahead_pages"
 
 #ifndef IBV_ODP_SUPPORT_IMPLICIT
 #define IBV_ODP_SUPPORT_IMPLICIT (1 << 1)
@@ -168,6 +169,7 @@ FIXTURE(imp)
 	size_t raw_len;
 	char saved_bound[32]; /* module parameters to restore */
 	char saved_fault_around[32];
+	char saved_fault_ahead[32];
 };
 
 FIXTURE_SETUP(imp)
@@ -185,6 +187,8 @@ FIXTURE_TEARDOWN(imp)
 		odp_param_write(MAX_CHILDREN_PARAM, self->saved_bound);
 	if (self->saved_fault_around[0])
 		odp_param_write(FAULT_AROUND_PARAM, self->saved_fault_around);
+	if (self->saved_fault_ahead[0])
+		odp_param_write(FAULT_AHEAD_PARAM, self->saved_fault_ahead);
 	odp_unmap(self->buf, self->buf_len);
 	odp_unmap(self->buf2, self->buf2_len);
 	odp_unmap(self->raw, self->raw_len);
@@ -250,9 +254,11 @@ TEST_F(imp, remote_write_into_memory_mapped_after_registration)
 	uint8_t *base;
 	size_t off;
 
-	/* fault only what is written (fault-around is fault_around.c's) */
+	/* fault only what is written (fault-around and -ahead have their tests) */
 	ASSERT_EQ(0, set_param(FAULT_AROUND_PARAM, self->saved_fault_around,
 			       sizeof(self->saved_fault_around), 0));
+	ASSERT_EQ(0, set_param(FAULT_AHEAD_PARAM, self->saved_fault_ahead,
+			       sizeof(self->saved_fault_ahead), 0));
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED));
 	self->buf_len = ODP_BUF_LEN;
 	self->buf = odp_map_fresh(self->buf_len);
