@@ -103,14 +103,19 @@ static int write_at(FIXTURE_DATA(fah) * self, struct ibv_mr *mr, size_t off, uin
 
 /*
  * Pages present in [addr, addr + len) once they stop changing (a queued
- * fault-ahead has run): the count after 300 ms without change, or -1 if it
- * never settles within the test deadline.
+ * fault-ahead has run): the count after a quiet spell without change (300
+ * ms, longer where the deadline is: the debug kernel), or -1 if it never
+ * settles within the test deadline.
  */
 static long settled_present(const void *addr, size_t len)
 {
 	uint64_t deadline = odp_now_ns() + (uint64_t)odp_timeout_ms() * 1000000u;
+	uint64_t quiet = (uint64_t)odp_timeout_ms() * 10000u; /* 1% of the deadline */
 	long last = odp_pages_present(addr, len), now;
 	uint64_t since = odp_now_ns();
+
+	if (quiet < 300000000u)
+		quiet = 300000000u;
 
 	while (odp_now_ns() < deadline) {
 		usleep(20000);
@@ -118,7 +123,7 @@ static long settled_present(const void *addr, size_t len)
 		if (now != last) {
 			last = now;
 			since = odp_now_ns();
-		} else if (odp_now_ns() - since > 300000000u) {
+		} else if (odp_now_ns() - since > quiet) {
 			return now;
 		}
 	}
