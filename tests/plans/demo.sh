@@ -24,7 +24,7 @@ echo "== ODP counters before"
 counters
 echo
 echo "== ib_write_bw --odp: 64 KiB writes into on-demand-paged memory"
-pair ib_write_bw -d "$D" -x "$G" --odp -s 65536 -n 500 | sed -n '/#bytes/,/^-*$/p'
+pair ib_write_bw -d "$D" -x "$G" --odp -s 65536 -n 500 -F | sed -n '/#bytes/,/^-*$/p'
 echo "== ibv_rc_pingpong -O: implicit ODP, one MR for the whole address space"
 pair ibv_rc_pingpong -d "$D" -g "$G" -O -c -n 100 | grep -v address
 echo "== ibv_rc_pingpong -o -P: ODP with prefetch (ibv_advise_mr)"

@@ -5,8 +5,12 @@ G=$RXE_GID_INDEX D=$RXE_DEV IP=$RXE_IP
 
 bash tests/odp/guest-plan "$@"
 
+# -F: perftest's clock calibration (TSC against gettimeofday, r^2 >= 0.9),
+# done after the transfer, fails now and then in a loaded TCG guest (the
+# debug kernel) and perftest then exits 1 with "Can't produce a report".
+# These tests check that the transfers complete, not the figure.
 for t in write_bw read_bw send_bw atomic_bw; do
-	pair_test "perftest/ib_${t}_odp" 300 "ib_$t -d $D -x $G --odp -n 500" "ib_$t -d $D -x $G --odp -n 500 $IP"
+	pair_test "perftest/ib_${t}_odp" 300 "ib_$t -d $D -x $G --odp -n 500 -F" "ib_$t -d $D -x $G --odp -n 500 -F $IP"
 done
 
 # Implicit ODP (one MR over the whole address space) at both ends, the
