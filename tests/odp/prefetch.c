@@ -112,6 +112,7 @@ FIXTURE(pf)
 	uint8_t *r; /* ODP memory under test */
 	size_t r_len;
 	struct ibv_mr *mr;
+	char saved_fault_ahead[32];
 };
 
 FIXTURE_SETUP(pf)
@@ -120,6 +121,13 @@ FIXTURE_SETUP(pf)
 	ASSERT_EQ(0, odp_no_numa_balancing());
 	ASSERT_EQ(0, odp_dev_open(&self->dev));
 	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, NULL));
+	/*
+	 * Nor prefetch: fault-ahead (its own tests are fault_ahead.c's) counts
+	 * in odp_pages_prefetched and races the faults counted here.
+	 */
+	ASSERT_EQ(0, odp_param_read("fault_ahead_pages", self->saved_fault_ahead,
+				    sizeof(self->saved_fault_ahead)));
+	ASSERT_EQ(0, odp_param_write("fault_ahead_pages", "0"));
 	self->src = odp_map_fresh(PIN_LEN);
 	self->sink = odp_map_fresh(PIN_LEN);
 	ASSERT_NE(NULL, self->src);
@@ -140,6 +148,8 @@ FIXTURE_SETUP(pf)
 
 FIXTURE_TEARDOWN(pf)
 {
+	if (self->saved_fault_ahead[0])
+		odp_param_write("fault_ahead_pages", self->saved_fault_ahead);
 	if (self->mr)
 		ibv_dereg_mr(self->mr);
 	odp_unmap(self->r, self->r_len);
