@@ -1015,3 +1015,38 @@ int odp_param_write(const char *name, const char *val)
 	close(fd);
 	return ret;
 }
+
+int odp_param_check_values(const char *name, const char *start, const char *const *bad, size_t nbad,
+			   const char *const *good, size_t ngood)
+{
+	char now[64];
+	int wrong = 0, ret;
+	size_t i;
+
+	ret = odp_param_write(name, start);
+	if (ret) {
+		odp_log("%s: cannot set %s: %s", name, start, strerror(-ret));
+		return -1;
+	}
+	for (i = 0; i < nbad; i++) {
+		ret = odp_param_write(name, bad[i]);
+		if (odp_param_read(name, now, sizeof(now)))
+			return -1;
+		if (ret != -EINVAL || strcmp(now, start)) {
+			odp_log("%s: writing '%s' returned %d and left '%s' (want -EINVAL, '%s')",
+				name, bad[i], ret, now, start);
+			wrong++;
+		}
+	}
+	for (i = 0; i < ngood; i++) {
+		ret = odp_param_write(name, good[i]);
+		if (odp_param_read(name, now, sizeof(now)))
+			return -1;
+		if (ret || strcmp(now, good[i])) {
+			odp_log("%s: writing '%s' returned %d and left '%s'", name, good[i], ret,
+				now);
+			wrong++;
+		}
+	}
+	return wrong;
+}

@@ -214,5 +214,12 @@ int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 int odp_param_read(const char *name, char *buf, size_t len);
 /* Writes val to parameter name; 0 or -errno (not logged: tests check refusals). */
 int odp_param_write(const char *name, const char *val);
+/*
+ * Sets parameter name to start, then writes each of bad[] (each must fail
+ * with EINVAL and leave start) and each of good[] (each must be taken as
+ * written).  The number of writes that did otherwise (logged), or -1.
+ */
+int odp_param_check_values(const char *name, const char *start, const char *const *bad, size_t nbad,
+			   const char *const *good, size_t ngood);
 
 #endif /* ODP_COMMON_H */
