@@ -323,6 +323,42 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
 }
 
 /*
+ * rxe_odp_prefetch_alloc - a new request with no SGE filled in yet
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ * @num_sge: entries in its @sge
+ * @gfp: allocation flags
+ *
+ * Return: the request, zeroed but for the fields above, or NULL.
+ */
+static struct rxe_odp_prefetch *
+rxe_odp_prefetch_alloc(enum ib_uverbs_advise_mr_advice advice, u32 num_sge,
+		       gfp_t gfp)
+{
+	struct rxe_odp_prefetch *req;
+
+	req = kvzalloc(struct_size(req, sge, num_sge), gfp);
+	if (!req)
+		return NULL;
+	INIT_WORK(&req->work, rxe_odp_prefetch_work);
+	INIT_LIST_HEAD(&req->queued);
+	req->advice = advice;
+	req->num_sge = num_sge;
+	return req;
+}
+
+/*
+ * __rxe_odp_prefetch_enqueue - put a checked request on the queue
+ *
+ * Needs rxe_odp_prefetch_lock; the caller then queues @req->work.
+ */
+static void __rxe_odp_prefetch_enqueue(struct rxe_odp_prefetch *req)
+{
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
+	rxe_odp_prefetch_nr_queued++;
+}
+
+/*
  * __rxe_odp_prefetch_check_sge - look up and check one SGE
  * @pd: the PD of the verb
  * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
@@ -405,10 +441,8 @@ static int rxe_odp_prefetch_prepare(struct rxe_odp_prefetch *req,
 
 	if (*queue && rxe_odp_prefetch_nr_queued >= RXE_ODP_PREFETCH_MAX_QUEUED)
 		*queue = false;
-	if (*queue) {
-		list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
-		rxe_odp_prefetch_nr_queued++;
-	}
+	if (*queue)
+		__rxe_odp_prefetch_enqueue(req);
 
 out_unlock:
 	spin_unlock(&rxe_odp_prefetch_lock);
@@ -455,13 +489,9 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 	if (!num_sge)
 		return 0;
 
-	req = kvzalloc(struct_size(req, sge, num_sge), GFP_KERNEL_ACCOUNT);
+	req = rxe_odp_prefetch_alloc(advice, num_sge, GFP_KERNEL_ACCOUNT);
 	if (!req)
 		return -ENOMEM;
-	INIT_WORK(&req->work, rxe_odp_prefetch_work);
-	INIT_LIST_HEAD(&req->queued);
-	req->advice = advice;
-	req->num_sge = num_sge;
 
 	err = rxe_odp_prefetch_prepare(req, pd, sg_list, &queue);
 	if (err)
@@ -498,17 +528,15 @@ out_free_req:
  */
 void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 {
+	enum ib_uverbs_advise_mr_advice advice =
+		write ? IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
+			IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
 	struct rxe_odp_prefetch *req;
 
-	req = kzalloc(struct_size(req, sge, 1), GFP_NOWAIT | __GFP_NOWARN);
+	req = rxe_odp_prefetch_alloc(advice, 1, GFP_NOWAIT | __GFP_NOWARN);
 	if (!req)
 		return;
-	INIT_WORK(&req->work, rxe_odp_prefetch_work);
-	INIT_LIST_HEAD(&req->queued);
-	req->advice = write ? IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
-			      IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
 	req->ahead = true;
-	req->num_sge = 1;
 	req->sge[0].iova = iova;
 	req->sge[0].length = len;
 
@@ -516,12 +544,11 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 	if (rxe_odp_prefetch_nr_queued >= RXE_ODP_AHEAD_MAX_QUEUED ||
 	    READ_ONCE(mr->state) != RXE_MR_STATE_VALID || !rxe_get(mr)) {
 		spin_unlock(&rxe_odp_prefetch_lock);
-		kfree(req);
+		kvfree(req);
 		return;
 	}
 	req->sge[0].mr = mr;
-	list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
-	rxe_odp_prefetch_nr_queued++;
+	__rxe_odp_prefetch_enqueue(req);
 	spin_unlock(&rxe_odp_prefetch_lock);
 
 	queue_work(rxe_odp_prefetch_wq, &req->work);

@@ -151,17 +151,7 @@ static unsigned int rxe_odp_fault_ahead_pages = 1024;
 static int rxe_odp_fault_ahead_set(const char *val,
 				   const struct kernel_param *kp)
 {
-	unsigned int pages;
-	int err;
-
-	err = kstrtouint(val, 0, &pages);
-	if (err)
-		return err;
-	if (pages > RXE_ODP_FAULT_AHEAD_MAX)
-		return -EINVAL;
-
-	WRITE_ONCE(rxe_odp_fault_ahead_pages, pages);
-	return 0;
+	return param_set_uint_minmax(val, kp, 0, RXE_ODP_FAULT_AHEAD_MAX);
 }
 
 static const struct kernel_param_ops rxe_odp_fault_ahead_ops = {
