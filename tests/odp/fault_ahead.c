@@ -86,10 +86,7 @@ FIXTURE_TEARDOWN(fah)
 
 static int set_ahead(unsigned long pages)
 {
-	char v[32];
-
-	snprintf(v, sizeof(v), "%lu", pages);
-	return odp_param_write(PARAM_AHEAD, v);
+	return odp_param_write_uint(PARAM_AHEAD, pages);
 }
 
 /* RDMA write of len pattern bytes (source offset off) to base + off. */

@@ -87,10 +87,7 @@ FIXTURE_TEARDOWN(fa)
 
 static int set_window(unsigned long pages)
 {
-	char v[32];
-
-	snprintf(v, sizeof(v), "%lu", pages);
-	return odp_param_write(PARAM, v);
+	return odp_param_write_uint(PARAM, pages);
 }
 
 /* RDMA write of len pattern bytes (source offset off) to base + off. */

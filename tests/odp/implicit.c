@@ -62,15 +62,13 @@ static uint64_t counter(const struct odp_dev *d, const char *name)
 /* Sets a module parameter, saving its first value in saved; 0 or -errno. */
 static int set_param(const char *name, char *saved, size_t saved_len, unsigned int v)
 {
-	char val[16];
 	int ret;
 
 	if (!saved[0] && odp_param_read(name, saved, saved_len))
 		return -ENOENT;
-	snprintf(val, sizeof(val), "%u", v);
-	ret = odp_param_write(name, val);
+	ret = odp_param_write_uint(name, v);
 	if (ret)
-		odp_log("write %s to %s: %s", val, name, strerror(-ret));
+		odp_log("write %u to %s: %s", v, name, strerror(-ret));
 	return ret;
 }
 

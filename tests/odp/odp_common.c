@@ -1016,6 +1016,14 @@ int odp_param_write(const char *name, const char *val)
 	return ret;
 }
 
+int odp_param_write_uint(const char *name, unsigned long v)
+{
+	char val[24];
+
+	snprintf(val, sizeof(val), "%lu", v);
+	return odp_param_write(name, val);
+}
+
 int odp_param_check_values(const char *name, const char *start, const char *const *bad, size_t nbad,
 			   const char *const *good, size_t ngood)
 {

@@ -214,6 +214,8 @@ int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 int odp_param_read(const char *name, char *buf, size_t len);
 /* Writes val to parameter name; 0 or -errno (not logged: tests check refusals). */
 int odp_param_write(const char *name, const char *val);
+/* odp_param_write() of an unsigned number. */
+int odp_param_write_uint(const char *name, unsigned long v);
 /*
  * Sets parameter name to start, then writes each of bad[] (each must fail
  * with EINVAL and leave start) and each of good[] (each must be taken as
