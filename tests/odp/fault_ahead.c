@@ -55,8 +55,8 @@ FIXTURE_SETUP(fah)
 	ASSERT_EQ(0, odp_dev_open(&self->dev));
 	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, NULL));
 	ASSERT_EQ(0, odp_param_read(PARAM_AHEAD, self->saved_ahead, sizeof(self->saved_ahead)));
-	ASSERT_EQ(0, odp_param_read(PARAM_AROUND, self->saved_around, sizeof(self->saved_around)));
-	ASSERT_EQ(0, odp_param_write(PARAM_AROUND, "16"));
+	ASSERT_EQ(0, odp_param_save_and_write(PARAM_AROUND, self->saved_around,
+					      sizeof(self->saved_around), 16));
 	self->src = odp_map_fresh(REGION_LEN);
 	ASSERT_NE(NULL, self->src);
 	odp_fill(self->src, REGION_LEN, SEED, 0);
@@ -72,10 +72,8 @@ FIXTURE_SETUP(fah)
 
 FIXTURE_TEARDOWN(fah)
 {
-	if (self->saved_ahead[0])
-		odp_param_write(PARAM_AHEAD, self->saved_ahead);
-	if (self->saved_around[0])
-		odp_param_write(PARAM_AROUND, self->saved_around);
+	odp_param_restore(PARAM_AHEAD, self->saved_ahead);
+	odp_param_restore(PARAM_AROUND, self->saved_around);
 	odp_unmap(self->raw, self->raw_len);
 	if (self->src_mr)
 		ibv_dereg_mr(self->src_mr);

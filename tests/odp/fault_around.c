@@ -54,9 +54,8 @@ FIXTURE_SETUP(fa)
 	ASSERT_EQ(0, odp_dev_open(&self->dev));
 	ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, NULL));
 	ASSERT_EQ(0, odp_param_read(PARAM, self->saved, sizeof(self->saved)));
-	ASSERT_EQ(0, odp_param_read("fault_ahead_pages", self->saved_ahead,
-				    sizeof(self->saved_ahead)));
-	ASSERT_EQ(0, odp_param_write("fault_ahead_pages", "0"));
+	ASSERT_EQ(0, odp_param_save_and_write("fault_ahead_pages", self->saved_ahead,
+					      sizeof(self->saved_ahead), 0));
 	self->src = odp_map_fresh(REGION_LEN);
 	ASSERT_NE(NULL, self->src);
 	odp_fill(self->src, REGION_LEN, SEED, 0);
@@ -73,10 +72,8 @@ FIXTURE_SETUP(fa)
 
 FIXTURE_TEARDOWN(fa)
 {
-	if (self->saved[0])
-		odp_param_write(PARAM, self->saved);
-	if (self->saved_ahead[0])
-		odp_param_write("fault_ahead_pages", self->saved_ahead);
+	odp_param_restore(PARAM, self->saved);
+	odp_param_restore("fault_ahead_pages", self->saved_ahead);
 	odp_unmap(self->raw, self->raw_len);
 	if (self->src_mr)
 		ibv_dereg_mr(self->src_mr);

@@ -59,19 +59,6 @@ static uint64_t counter(const struct odp_dev *d, const char *name)
 	return v;
 }
 
-/* Sets a module parameter, saving its first value in saved; 0 or -errno. */
-static int set_param(const char *name, char *saved, size_t saved_len, unsigned int v)
-{
-	int ret;
-
-	if (!saved[0] && odp_param_read(name, saved, saved_len))
-		return -ENOENT;
-	ret = odp_param_write_uint(name, v);
-	if (ret)
-		odp_log("write %u to %s: %s", v, name, strerror(-ret));
-	return ret;
-}
-
 /* Pinned memory of len bytes: the pattern of seed, or zeros. */
 struct pinned {
 	uint8_t *addr;
@@ -181,12 +168,9 @@ FIXTURE_SETUP(imp)
 
 FIXTURE_TEARDOWN(imp)
 {
-	if (self->saved_bound[0])
-		odp_param_write(MAX_CHILDREN_PARAM, self->saved_bound);
-	if (self->saved_fault_around[0])
-		odp_param_write(FAULT_AROUND_PARAM, self->saved_fault_around);
-	if (self->saved_fault_ahead[0])
-		odp_param_write(FAULT_AHEAD_PARAM, self->saved_fault_ahead);
+	odp_param_restore(MAX_CHILDREN_PARAM, self->saved_bound);
+	odp_param_restore(FAULT_AROUND_PARAM, self->saved_fault_around);
+	odp_param_restore(FAULT_AHEAD_PARAM, self->saved_fault_ahead);
 	odp_unmap(self->buf, self->buf_len);
 	odp_unmap(self->buf2, self->buf2_len);
 	odp_unmap(self->raw, self->raw_len);
@@ -253,10 +237,10 @@ TEST_F(imp, remote_write_into_memory_mapped_after_registration)
 	size_t off;
 
 	/* fault only what is written (fault-around and -ahead have their tests) */
-	ASSERT_EQ(0, set_param(FAULT_AROUND_PARAM, self->saved_fault_around,
-			       sizeof(self->saved_fault_around), 0));
-	ASSERT_EQ(0, set_param(FAULT_AHEAD_PARAM, self->saved_fault_ahead,
-			       sizeof(self->saved_fault_ahead), 0));
+	ASSERT_EQ(0, odp_param_save_and_write(FAULT_AROUND_PARAM, self->saved_fault_around,
+					      sizeof(self->saved_fault_around), 0));
+	ASSERT_EQ(0, odp_param_save_and_write(FAULT_AHEAD_PARAM, self->saved_fault_ahead,
+					      sizeof(self->saved_fault_ahead), 0));
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED));
 	self->buf_len = ODP_BUF_LEN;
 	self->buf = odp_map_fresh(self->buf_len);
@@ -536,7 +520,8 @@ TEST_F_TIMEOUT(imp, child_count_stays_within_bound, 300)
 	uint8_t *base;
 	unsigned int i;
 
-	if (set_param(MAX_CHILDREN_PARAM, self->saved_bound, sizeof(self->saved_bound), bound))
+	if (odp_param_save_and_write(MAX_CHILDREN_PARAM, self->saved_bound,
+				     sizeof(self->saved_bound), bound))
 		SKIP(return, "cannot set %s (root, our rdma_rxe)", MAX_CHILDREN_PARAM);
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED + 10));
 	base = map_children(n, &self->raw, &self->raw_len);
@@ -576,7 +561,8 @@ TEST_F(imp, least_recently_used_child_released_first)
 	struct odp_counters c0, c1;
 	uint8_t *base;
 
-	if (set_param(MAX_CHILDREN_PARAM, self->saved_bound, sizeof(self->saved_bound), 4))
+	if (odp_param_save_and_write(MAX_CHILDREN_PARAM, self->saved_bound,
+				     sizeof(self->saved_bound), 4))
 		SKIP(return, "cannot set %s (root, our rdma_rxe)", MAX_CHILDREN_PARAM);
 	ASSERT_EQ(0, pinned_get(&self->dev, &self->pin, ODP_BUF_LEN, true, SEED + 10));
 	base = map_children(5, &self->raw, &self->raw_len);

@@ -1024,6 +1024,27 @@ int odp_param_write_uint(const char *name, unsigned long v)
 	return odp_param_write(name, val);
 }
 
+int odp_param_save_and_write(const char *name, char *saved, size_t saved_len, unsigned long v)
+{
+	int ret;
+
+	if (!saved[0]) {
+		ret = odp_param_read(name, saved, saved_len);
+		if (ret)
+			return ret;
+	}
+	ret = odp_param_write_uint(name, v);
+	if (ret)
+		odp_log("write %lu to %s: %s", v, name, strerror(-ret));
+	return ret;
+}
+
+void odp_param_restore(const char *name, const char *saved)
+{
+	if (saved[0])
+		odp_param_write(name, saved);
+}
+
 int odp_param_check_values(const char *name, const char *start, const char *const *bad, size_t nbad,
 			   const char *const *good, size_t ngood)
 {

@@ -217,6 +217,13 @@ int odp_param_write(const char *name, const char *val);
 /* odp_param_write() of an unsigned number. */
 int odp_param_write_uint(const char *name, unsigned long v);
 /*
+ * Sets parameter name to v, having saved its value in saved first unless
+ * saved holds one already; 0 or -errno (logged).  odp_param_restore()
+ * writes a saved value back, if there is one.
+ */
+int odp_param_save_and_write(const char *name, char *saved, size_t saved_len, unsigned long v);
+void odp_param_restore(const char *name, const char *saved);
+/*
  * Sets parameter name to start, then writes each of bad[] (each must fail
  * with EINVAL and leave start) and each of good[] (each must be taken as
  * written).  The number of writes that did otherwise (logged), or -1.

@@ -125,9 +125,8 @@ FIXTURE_SETUP(pf)
 	 * Nor prefetch: fault-ahead (its own tests are fault_ahead.c's) counts
 	 * in odp_pages_prefetched and races the faults counted here.
 	 */
-	ASSERT_EQ(0, odp_param_read("fault_ahead_pages", self->saved_fault_ahead,
-				    sizeof(self->saved_fault_ahead)));
-	ASSERT_EQ(0, odp_param_write("fault_ahead_pages", "0"));
+	ASSERT_EQ(0, odp_param_save_and_write("fault_ahead_pages", self->saved_fault_ahead,
+					      sizeof(self->saved_fault_ahead), 0));
 	self->src = odp_map_fresh(PIN_LEN);
 	self->sink = odp_map_fresh(PIN_LEN);
 	ASSERT_NE(NULL, self->src);
@@ -148,8 +147,7 @@ FIXTURE_SETUP(pf)
 
 FIXTURE_TEARDOWN(pf)
 {
-	if (self->saved_fault_ahead[0])
-		odp_param_write("fault_ahead_pages", self->saved_fault_ahead);
+	odp_param_restore("fault_ahead_pages", self->saved_fault_ahead);
 	if (self->mr)
 		ibv_dereg_mr(self->mr);
 	odp_unmap(self->r, self->r_len);
