@@ -403,7 +403,7 @@ static void counters(struct counters *c)
 	if (!have_counters)
 		return;
 	sleep_ms(25);
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		read_counter(counter_names[i], v[i]);
 }
 
