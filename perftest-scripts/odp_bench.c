@@ -73,6 +73,7 @@ struct opts {
 	const char *config; /* first CSV column: what the module was set to */
 	const char *csv;
 	int reps;
+	int cold_reps; /* 0: reps */
 	size_t reg_sizes[32];
 	int n_reg_sizes;
 	size_t cold_size;
@@ -676,8 +677,23 @@ static double cold_pass(const char *dir, int cse, int rep, uint8_t *src, struct 
 	return bw;
 }
 
+/*
+ * The case of a repetition's i-th pass.  The ODP passes keep their order
+ * (the MADV_DONTNEED pass needs the target used before, the warm pass the
+ * target mirrored); the pinned pass runs before them in odd repetitions and
+ * after them in even ones, so that a drift of the host's speed within a
+ * repetition does not always favour the same side.
+ */
+static int cold_order(int rep, int i)
+{
+	if (rep % 2)
+		return i;
+	return i == COLD_CASES - 1 ? COLD_PINNED : i + 1;
+}
+
 static void bench_cold(void)
 {
+	const int reps = o.cold_reps ? o.cold_reps : o.reps;
 	const size_t len = o.cold_size;
 	const char *dirs[2] = { "write", "read" };
 	char sz[32];
@@ -696,8 +712,9 @@ static void bench_cold(void)
 		/* The MADV_DONTNEED target has been used once before it is dropped. */
 		if (kmr)
 			cold_pass(dirs[d], COLD_ODP_WARM, 0, src, smr, keep, kmr, len, NAN);
-		for (int rep = 1; rep <= o.reps; rep++) {
-			for (int cse = 0; cse < COLD_CASES; cse++) {
+		for (int rep = 1; rep <= reps; rep++) {
+			for (int i = 0; i < COLD_CASES; i++) {
+				int cse = cold_order(rep, i);
 				uint8_t *t = keep;
 				struct ibv_mr *tmr = kmr;
 				double reg_ms = NAN, v;
@@ -737,7 +754,7 @@ static void bench_cold(void)
 		logf_("PROGRESS odp_bench cold %s %s: pinned %.1f, ODP cold %.1f, ODP after "
 		      "MADV_DONTNEED %.1f, ODP warm %.1f MiB/s (medians of %d)",
 		      dirs[d], size_str(len, sz, sizeof(sz)), median(bw[0], n[0]),
-		      median(bw[1], n[1]), median(bw[2], n[2]), median(bw[3], n[3]), o.reps);
+		      median(bw[1], n[1]), median(bw[2], n[2]), median(bw[3], n[3]), reps);
 next:
 		if (kmr)
 			ibv_dereg_mr(kmr);
@@ -1217,6 +1234,7 @@ static void usage(FILE *f)
 		"  --csv FILE            append CSV rows to FILE (default stdout)\n"
 		"  --config LABEL        first CSV column (default 'default')\n"
 		"  --reps N              repetitions (default 3)\n"
+		"  --cold-reps N         repetitions of 'cold' (default --reps)\n"
 		"  --reg-sizes LIST      comma-separated sizes (default 4K,64K,1M,16M,256M,1G,2G,4G,8G)\n"
 		"  --cold-size SIZE      cold bandwidth buffer (default 64M)\n"
 		"  --msg SIZE            message size of streams (default 64K)\n"
@@ -1256,7 +1274,7 @@ int main(int argc, char **argv)
 		{ "storm-chunk", 1, 0, 'k' },	{ "storm-intervals", 1, 0, 'i' },
 		{ "prefetch-size", 1, 0, 'p' }, { "pin-limit", 1, 0, 'L' },
 		{ "timeout", 1, 0, 't' },	{ "help", 0, 0, 'h' },
-		{ "busy-poll", 0, 0, 'B' },
+		{ "busy-poll", 0, 0, 'B' },	{ "cold-reps", 1, 0, 'P' },
 		{ 0 }
 	};
 	const char *sections[] = { "reg", "cold", "fault", "storm", "prefetch" };
@@ -1281,6 +1299,7 @@ int main(int argc, char **argv)
 		case 'c': o.csv = optarg; break;
 		case 'C': o.config = optarg; break;
 		case 'r': o.reps = atoi(optarg); bad = o.reps < 1 || o.reps > 60; break;
+		case 'P': o.cold_reps = atoi(optarg); bad = o.cold_reps < 1 || o.cold_reps > 60; break;
 		case 'R': o.n_reg_sizes = parse_list(optarg, o.reg_sizes, 32); bad = o.n_reg_sizes < 1; break;
 		case 's': bad = parse_size(optarg, &o.cold_size); break;
 		case 'm': bad = parse_size(optarg, &o.msg) || !o.msg; break;
