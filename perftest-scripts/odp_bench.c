@@ -770,6 +770,96 @@ next:
 /* ---- fault: latency of a fault ---- */
 
 /* 64 MiB-aligned fresh memory of len bytes (our module mirrors per 64 MiB). */
+/*
+ * Warm streams by side: which end of a transfer costs when it is an ODP MR.
+ * "local" is the buffer of the posting QP (the source the requester reads
+ * for a write, the target the completer fills for a read), "remote" the
+ * other end (written or read by the responder).  Every buffer is mirrored
+ * before the first measured pass, so no case should fault.
+ */
+enum { WARM_PINNED, WARM_ODP_REMOTE, WARM_ODP_LOCAL, WARM_ODP_BOTH, WARM_CASES };
+static const char *const warm_case[WARM_CASES] = { "pinned", "odp_remote", "odp_local",
+						   "odp_both" };
+
+static double warm_pass(bool write, int cse, int rep, uint8_t *local, struct ibv_mr *lmr,
+			uint8_t *remote, struct ibv_mr *rmr, size_t len)
+{
+	const char *bench = write ? "warm_write" : "warm_read";
+	uint8_t *src = write ? local : remote, *dst = write ? remote : local;
+	uint64_t seed = next_seed(), ns = 0;
+	struct counters c0, c1;
+	const char *note = NULL;
+	int ret;
+
+	fill(src, len, seed, 0);
+	counters(&c0);
+	ret = stream(write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ, local, lmr->lkey,
+		     (uintptr_t)remote, rmr->rkey, len, o.msg, &ns);
+	counters(&c1);
+	if (ret)
+		note = "transfer_error";
+	else if (check(dst, len, seed, 0, bench))
+		note = "check_failed";
+	if (rep == 0) /* mirrors the buffers: not a measurement */
+		return NAN;
+	row(bench, warm_case[cse], len, "bw", rep, note ? NAN : mib_s(len, ns), "MiB/s", note);
+	if (cse != WARM_PINNED)
+		counter_rows(bench, warm_case[cse], len, rep, &c0, &c1);
+	return note ? NAN : mib_s(len, ns);
+}
+
+static void bench_warm(void)
+{
+	const int reps = o.cold_reps ? o.cold_reps : o.reps;
+	const size_t len = o.cold_size;
+	uint8_t *buf[4] = { NULL };
+	struct ibv_mr *mr[4] = { NULL };
+	char sz[32];
+
+	/* local pinned, local ODP, remote pinned, remote ODP */
+	for (int i = 0; i < 4; i++) {
+		buf[i] = map_fresh(len);
+		mr[i] = buf[i] ? reg(buf[i], len, i % 2) : NULL;
+		if (!mr[i]) {
+			logf_("PROGRESS odp_bench warm: setup failed");
+			goto out;
+		}
+	}
+	for (int d = 0; d < 2; d++) {
+		double bw[WARM_CASES][64], ratio[WARM_CASES][64];
+		int n[WARM_CASES] = { 0 }, nr[WARM_CASES] = { 0 };
+
+		for (int rep = 0; rep <= reps; rep++) {
+			double v[WARM_CASES];
+
+			/* the order turns by one case per repetition */
+			for (int i = 0; i < WARM_CASES; i++) {
+				int cse = (i + rep) % WARM_CASES;
+				int l = cse == WARM_ODP_LOCAL || cse == WARM_ODP_BOTH;
+				int r = 2 + (cse == WARM_ODP_REMOTE || cse == WARM_ODP_BOTH);
+
+				v[cse] = warm_pass(!d, cse, rep, buf[l], mr[l], buf[r], mr[r], len);
+				if (!isnan(v[cse]))
+					bw[cse][n[cse]++] = v[cse];
+			}
+			for (int cse = 1; cse < WARM_CASES; cse++)
+				if (!isnan(v[cse]) && !isnan(v[WARM_PINNED]))
+					ratio[cse][nr[cse]++] = v[cse] / v[WARM_PINNED];
+		}
+		logf_("PROGRESS odp_bench warm %s %s: pinned %.1f MiB/s; per-repetition ratio to "
+		      "pinned, median of %d: ODP remote %.2f, ODP local %.2f, ODP both %.2f",
+		      d ? "read" : "write", size_str(len, sz, sizeof(sz)), median(bw[0], n[0]), reps,
+		      median(ratio[1], nr[1]), median(ratio[2], nr[2]), median(ratio[3], nr[3]));
+	}
+out:
+	for (int i = 0; i < 4; i++) {
+		if (mr[i])
+			ibv_dereg_mr(mr[i]);
+		if (buf[i])
+			munmap(buf[i], len);
+	}
+}
+
 static void *map_aligned(size_t len, size_t align, void **raw, size_t *raw_len)
 {
 	uint8_t *p;
@@ -1226,7 +1316,7 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: odp_bench [options] [check|reg|cold|fault|storm|prefetch]...\n"
+		"Usage: odp_bench [options] [check|reg|cold|warm|fault|storm|prefetch]...\n"
 		"Micro-benchmarks of ODP MRs on one rxe device (loopback RC pair).\n"
 		"Sections default to all; 'check' always runs first.\n"
 		"  --dev NAME            RDMA device (default $RXE_DEV or rxe0)\n"
@@ -1234,9 +1324,9 @@ static void usage(FILE *f)
 		"  --csv FILE            append CSV rows to FILE (default stdout)\n"
 		"  --config LABEL        first CSV column (default 'default')\n"
 		"  --reps N              repetitions (default 3)\n"
-		"  --cold-reps N         repetitions of 'cold' (default --reps)\n"
+		"  --cold-reps N         repetitions of 'cold' and 'warm' (default --reps)\n"
 		"  --reg-sizes LIST      comma-separated sizes (default 4K,64K,1M,16M,256M,1G,2G,4G,8G)\n"
-		"  --cold-size SIZE      cold bandwidth buffer (default 64M)\n"
+		"  --cold-size SIZE      cold and warm bandwidth buffers (default 64M)\n"
 		"  --msg SIZE            message size of streams (default 64K)\n"
 		"  --depth N             outstanding work requests (default 64)\n"
 		"  --fault-samples N     absent pages sampled for fault latency (default 32)\n"
@@ -1277,8 +1367,8 @@ int main(int argc, char **argv)
 		{ "busy-poll", 0, 0, 'B' },	{ "cold-reps", 1, 0, 'P' },
 		{ 0 }
 	};
-	const char *sections[] = { "reg", "cold", "fault", "storm", "prefetch" };
-	bool want[5] = { false };
+	const char *sections[] = { "reg", "cold", "warm", "fault", "storm", "prefetch" };
+	bool want[6] = { false };
 	size_t iv[8];
 	char gid[16];
 	int c, any = 0, failed;
@@ -1329,17 +1419,17 @@ int main(int argc, char **argv)
 	for (; optind < argc; optind++) {
 		int i;
 
-		for (i = 0; i < 5 && strcmp(argv[optind], sections[i]); i++)
+		for (i = 0; i < 6 && strcmp(argv[optind], sections[i]); i++)
 			;
-		if (i == 5 && strcmp(argv[optind], "check")) {
+		if (i == 6 && strcmp(argv[optind], "check")) {
 			fprintf(stderr, "odp_bench: unknown section '%s'\n", argv[optind]);
 			return 2;
 		}
-		if (i < 5)
+		if (i < 6)
 			want[i] = true, any = 1;
 	}
 	if (!any)
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			want[i] = true;
 	if (o.storm_size < o.storm_chunk || o.cold_size < PAGE) {
 		fprintf(stderr, "odp_bench: sizes too small\n");
@@ -1377,10 +1467,12 @@ int main(int argc, char **argv)
 	if (want[1])
 		bench_cold();
 	if (want[2])
-		bench_fault();
+		bench_warm();
 	if (want[3])
-		bench_storm();
+		bench_fault();
 	if (want[4])
+		bench_storm();
+	if (want[5])
 		bench_prefetch();
 	odp_rc_pair_destroy(&qp);
 	odp_dev_close(&dev);
