@@ -691,9 +691,15 @@ static int cold_order(int rep, int i)
 	return i == COLD_CASES - 1 ? COLD_PINNED : i + 1;
 }
 
+/* Repetitions of the bandwidth sections, cold and warm. */
+static int stream_reps(void)
+{
+	return o.cold_reps ? o.cold_reps : o.reps;
+}
+
 static void bench_cold(void)
 {
-	const int reps = o.cold_reps ? o.cold_reps : o.reps;
+	const int reps = stream_reps();
 	const size_t len = o.cold_size;
 	const char *dirs[2] = { "write", "read" };
 	char sz[32];
@@ -767,9 +773,8 @@ next:
 	}
 }
 
-/* ---- fault: latency of a fault ---- */
+/* ---- warm: which end costs ---- */
 
-/* 64 MiB-aligned fresh memory of len bytes (our module mirrors per 64 MiB). */
 /*
  * Warm streams by side: which end of a transfer costs when it is an ODP MR.
  * "local" is the buffer of the posting QP (the source the requester reads
@@ -800,17 +805,19 @@ static double warm_pass(bool write, int cse, int rep, uint8_t *local, struct ibv
 		note = "transfer_error";
 	else if (check(dst, len, seed, 0, bench))
 		note = "check_failed";
+	double bw = note ? NAN : mib_s(len, ns);
+
 	if (rep == 0) /* mirrors the buffers: not a measurement */
 		return NAN;
-	row(bench, warm_case[cse], len, "bw", rep, note ? NAN : mib_s(len, ns), "MiB/s", note);
+	row(bench, warm_case[cse], len, "bw", rep, bw, "MiB/s", note);
 	if (cse != WARM_PINNED)
 		counter_rows(bench, warm_case[cse], len, rep, &c0, &c1);
-	return note ? NAN : mib_s(len, ns);
+	return bw;
 }
 
 static void bench_warm(void)
 {
-	const int reps = o.cold_reps ? o.cold_reps : o.reps;
+	const int reps = stream_reps();
 	const size_t len = o.cold_size;
 	uint8_t *buf[4] = { NULL };
 	struct ibv_mr *mr[4] = { NULL };
@@ -860,6 +867,9 @@ out:
 	}
 }
 
+/* ---- fault: latency of a fault ---- */
+
+/* 64 MiB-aligned fresh memory of len bytes (our module mirrors per 64 MiB). */
 static void *map_aligned(size_t len, size_t align, void **raw, size_t *raw_len)
 {
 	uint8_t *p;
@@ -1368,7 +1378,8 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *sections[] = { "reg", "cold", "warm", "fault", "storm", "prefetch" };
-	bool want[6] = { false };
+	const int nsections = sizeof(sections) / sizeof(sections[0]);
+	bool want[sizeof(sections) / sizeof(sections[0])] = { false };
 	size_t iv[8];
 	char gid[16];
 	int c, any = 0, failed;
@@ -1419,17 +1430,17 @@ int main(int argc, char **argv)
 	for (; optind < argc; optind++) {
 		int i;
 
-		for (i = 0; i < 6 && strcmp(argv[optind], sections[i]); i++)
+		for (i = 0; i < nsections && strcmp(argv[optind], sections[i]); i++)
 			;
-		if (i == 6 && strcmp(argv[optind], "check")) {
+		if (i == nsections && strcmp(argv[optind], "check")) {
 			fprintf(stderr, "odp_bench: unknown section '%s'\n", argv[optind]);
 			return 2;
 		}
-		if (i < 6)
+		if (i < nsections)
 			want[i] = true, any = 1;
 	}
 	if (!any)
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < nsections; i++)
 			want[i] = true;
 	if (o.storm_size < o.storm_chunk || o.cold_size < PAGE) {
 		fprintf(stderr, "odp_bench: sizes too small\n");
