@@ -368,7 +368,8 @@ TEST_F(fah, bad_values_are_refused)
 	const char *const bad[] = { "16385", "-1", "x", "1024x" };
 	const char *const good[] = { "0", "1", "16384", "1024" };
 
-	EXPECT_EQ(0, odp_param_check_values(PARAM_AHEAD, "64", bad, 4, good, 4));
+	EXPECT_EQ(0, odp_param_check_values(PARAM_AHEAD, "64", bad, sizeof(bad) / sizeof(bad[0]),
+					    good, sizeof(good) / sizeof(good[0])));
 }
 
 TEST_HARNESS_MAIN

@@ -381,7 +381,8 @@ TEST_F(fa, bad_values_are_refused)
 	const char *const bad[] = { "3", "1024", "-1", "x" };
 	const char *const good[] = { "0", "1", "512", "16" };
 
-	EXPECT_EQ(0, odp_param_check_values(PARAM, "64", bad, 4, good, 4));
+	EXPECT_EQ(0, odp_param_check_values(PARAM, "64", bad, sizeof(bad) / sizeof(bad[0]), good,
+					    sizeof(good) / sizeof(good[0])));
 }
 
 TEST_HARNESS_MAIN
