@@ -28,21 +28,26 @@
  * Locking
  * -------
  * odp->children_rwsem (rw_semaphore; one per ODP MR)
- *	Keeps children alive while they are used.  Held for read by an rxe
- *	task (or a prefetch) from finding the umem of an address until it has
- *	dropped that umem's umem_mutex (rxe_odp_umem_for_and_lock() ..
- *	rxe_odp_unlock()), one umem at a time, never recursively.  Held for
- *	write to add a child (across ib_umem_odp_alloc_child(), which
- *	allocates with GFP_KERNEL and inserts the child's notifier, taking
- *	mmap_lock for write the first time the mm gets a notifier) and to
- *	remove one (across ib_umem_odp_release(), which takes the child's
- *	umem_mutex and waits for an invalidation in progress in the mm to
- *	finish): by the rxe task that adds a child, which first releases
- *	least recently used ones past the implicit_max_children bound, then
- *	downgrades to read; by an implicit MR's reap work (system_wq); by
+ *	Keeps an implicit MR's children alive while they are used.  Held for
+ *	read by an rxe task (or a prefetch) from finding the umem of an
+ *	address until it has dropped that umem's umem_mutex
+ *	(rxe_odp_umem_for_and_lock() .. rxe_odp_unlock()), one umem at a time,
+ *	never recursively.  An explicit MR's children, and a HUGETLB MR's
+ *	umem, are only freed at MR release, which waits for every MR
+ *	reference, so its accesses do not take it.  Held for write to add a
+ *	child (across ib_umem_odp_alloc_child(), which allocates with
+ *	GFP_KERNEL and inserts the child's notifier, taking mmap_lock for
+ *	write the first time the mm gets a notifier) and to remove one (across
+ *	ib_umem_odp_release(), which takes the child's umem_mutex and waits
+ *	for an invalidation in progress in the mm to finish): by the rxe task
+ *	that adds a child, which first releases least recently used ones past
+ *	the implicit_max_children bound, then downgrades to read (implicit) or
+ *	drops it (explicit); by an implicit MR's reap work (system_wq); by
  *	MR cleanup.  Never taken by a notifier callback, so none of those
- *	waits can close a cycle.  Users of the xarray odp->children: load
- *	under it (read), store and erase under it (write).
+ *	waits can close a cycle.  Users of the xarray odp->children: store
+ *	and erase under it (write); load under it (read), or for an explicit
+ *	MR with none of it (xa_load() is RCU-safe; a child is published
+ *	whole by xa_store()).
  * odp->children's xa_lock (spinlock, taken inside the xarray calls)
  *	Also taken by a child's invalidate callback, after it dropped the
  *	child's umem_mutex, to mark the child for the reap work (then it
@@ -75,12 +80,13 @@
  *	prefetch then mirrors with the locks of an rxe task, in this order.
  *
  * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock;
- * children_rwsem -> xa_lock.  The access path takes children_rwsem (read)
- * and umem_mutex with a trylock first and sleeps only when that fails
- * (rxe_odp_down_read(), rxe_odp_lock_mutex(); rxe_odp_loc.h says why).
+ * children_rwsem -> xa_lock.  The access path takes children_rwsem (read,
+ * implicit MRs) and umem_mutex with a trylock first and sleeps only when
+ * that fails (rxe_odp_down_read(), rxe_odp_lock_mutex(); rxe_odp_loc.h
+ * says why).
  *
  * Teardown: rxe_odp_mr_release() runs when no reference to the MR is left,
- * so no rxe task or prefetch holds children_rwsem; it releases every child
+ * so no rxe task or prefetch uses a umem of the MR; it releases every child
  * under children_rwsem (write), each release waiting for that child's
  * callback in progress, and only then cancels the reap work, which nothing
  * can queue once the last child notifier is gone.  Dereg calls
@@ -421,17 +427,17 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
  * time, dropping everything with rxe_odp_unlock() in between.
  * Context: rxe task (or a verb), may sleep.  Must be called with no
  * spinlock and no ODP lock held.
- * Locks: on success returns the umem with odp->children_rwsem held for
- * read and the umem's umem_mutex held, the range mirrored as asked until
- * rxe_odp_unlock(); on error returns with nothing held.
+ * Locks: on success returns the umem with its umem_mutex held (and, for an
+ * implicit MR, odp->children_rwsem held for read), the range mirrored as
+ * asked until rxe_odp_unlock(); on error returns with nothing held.
  * Return: the umem; ERR_PTR(-EFAULT) if @va is outside the MR or a page
  * cannot be mirrored with the needed access; ERR_PTR(-EBUSY);
  * ERR_PTR(-ENOMEM).
  */
-struct ib_umem_odp *
-rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va, u64 len, bool write,
-			    unsigned int *bytes, bool *faulted)
-	__acquires(&odp->children_rwsem)
+struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
+						u64 len, bool write,
+						unsigned int *bytes,
+						bool *faulted)
 {
 	struct ib_umem_odp *umem_odp;
 	u64 end;
@@ -462,7 +468,6 @@ err_unlock_umem:
  * @umem_odp: the umem it returned
  */
 void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp)
-	__releases(&odp->children_rwsem)
 {
 	mutex_unlock(&umem_odp->umem_mutex);
 	rxe_odp_umem_unlock(odp);
@@ -525,8 +530,8 @@ static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
  * A copy that goes on where the last one into the MR ended may queue a
  * fault-ahead of what follows (rxe_odp_fault_ahead()).
  *
- * Context: rxe task, may sleep.  Takes and drops children_rwsem and
- * umem_mutex per chunk (rxe_odp_map_prefix_and_lock()).
+ * Context: rxe task, may sleep.  Takes and drops umem_mutex (and an
+ * implicit MR's children_rwsem) per chunk (rxe_odp_map_prefix_and_lock()).
  * Return: 0; -EFAULT if a page cannot be mirrored with the needed access
  * (the callers report a local protection error for an lkey, a remote
  * access error for an rkey); -EBUSY; -ENOMEM.
@@ -581,11 +586,11 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
  * Return: RESPST_NONE; RESPST_ERR_RKEY_VIOLATION if the u64 is outside the
  * MR or cannot be mirrored writable; RESPST_ERR_MISALIGNED_ATOMIC.
  */
-static enum resp_states
-rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr, u64 iova,
-			      struct ib_umem_odp **umem, struct page **page,
-			      unsigned int *offset)
-	__acquires(&rxe_odp_mr(mr)->children_rwsem)
+static enum resp_states rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr,
+						      u64 iova,
+						      struct ib_umem_odp **umem,
+						      struct page **page,
+						      unsigned int *offset)
 {
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	struct ib_umem_odp *umem_odp;
@@ -632,8 +637,9 @@ err_unlock:
  * @swap_add: swap value or addend
  * @orig_val: set to the value found
  *
- * Context: rxe responder task, may sleep.  Takes children_rwsem and
- * umem_mutex, then rxe_atomic_ops_lock for the 8-byte operation itself.
+ * Context: rxe responder task, may sleep.  Takes umem_mutex (and an
+ * implicit MR's children_rwsem), then rxe_atomic_ops_lock for the 8-byte
+ * operation itself.
  * Return: RESPST_NONE (0); RESPST_ERR_RKEY_VIOLATION;
  * RESPST_ERR_MISALIGNED_ATOMIC.
  */
@@ -679,8 +685,8 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
  * @iova: target, 8-byte aligned
  * @value: value to store
  *
- * Context: rxe responder task, may sleep.  Takes children_rwsem and
- * umem_mutex.
+ * Context: rxe responder task, may sleep.  Takes umem_mutex (and an
+ * implicit MR's children_rwsem).
  * Return: RESPST_NONE (0); RESPST_ERR_RKEY_VIOLATION;
  * RESPST_ERR_MISALIGNED_ATOMIC.
  */
@@ -763,8 +769,8 @@ static int __rxe_odp_flush_pmem(struct ib_umem_odp *umem_odp, u64 va,
  * Pages are faulted in for reading, as the flush must reach every page
  * that RDMA may have written.
  *
- * Context: rxe responder task, may sleep.  Takes and drops children_rwsem
- * and umem_mutex per chunk.
+ * Context: rxe responder task, may sleep.  Takes and drops umem_mutex (and
+ * an implicit MR's children_rwsem) per chunk.
  * Return: 0; -EFAULT; -EINVAL (not persistent memory); -EBUSY; -ENOMEM.
  */
 int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)

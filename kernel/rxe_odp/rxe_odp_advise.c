@@ -75,8 +75,9 @@
  *	it is never taken with an ODP lock held nor held while mirroring.
  *	Only process context takes it (verbs, dereg, the workqueue).
  * Mirroring takes the locks of an rxe task, one umem at a time:
- * odp->children_rwsem (read), then the owning mm's mmap_lock (read, inside
- * ib_umem_odp_map_dma_and_lock()), then umem_mutex; see rxe_odp.c.
+ * odp->children_rwsem (read; implicit MRs only), then the owning mm's
+ * mmap_lock (read, inside ib_umem_odp_map_dma_and_lock()), then
+ * umem_mutex; see rxe_odp.c.
  */
 
 #include <linux/list.h>
@@ -144,8 +145,8 @@ static unsigned int rxe_odp_prefetch_nr_queued;
  * PREFETCH_WRITE, made writable) in odp_pages_prefetched.
  *
  * Context: process context, may sleep; no ODP lock held.
- * Locks: takes odp->children_rwsem for read for the whole step and, inside
- * it, umem_mutex twice: to see what is mirrored already, and from the
+ * Locks: for an implicit MR, takes odp->children_rwsem for read for the
+ * whole step; umem_mutex twice: to see what is mirrored already, and from the
  * mapping in ib_umem_odp_map_dma_and_lock() (which checks
  * mmu_interval_read_retry() under it) until the new pages are counted.
  * Return: the bytes handled (> 0); -EFAULT if a page cannot be mirrored as

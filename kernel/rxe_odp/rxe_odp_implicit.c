@@ -40,9 +40,12 @@
  * two children, and with the default bound of 512 children an implicit MR
  * mirrors up to 32 GiB at once for at most 128 MiB of lists.
  *
- * Children are looked up and used under odp->children_rwsem held for read
- * (rxe_odp_umem_for_and_lock() .. rxe_odp_umem_unlock()); they are added
- * and removed with it held for write.  See "Locking" in rxe_odp.c.
+ * Children are added, and an implicit MR's removed, with
+ * odp->children_rwsem held for write.  An implicit MR's children are used
+ * under it held for read (rxe_odp_umem_for_and_lock() ..
+ * rxe_odp_umem_unlock()); an explicit MR's children stay until MR release,
+ * so its accesses skip the rwsem (two atomics per packet).  See "Locking"
+ * in rxe_odp.c.
  */
 
 #include <linux/mmu_notifier.h>
@@ -161,7 +164,8 @@ static const struct mmu_interval_notifier_ops rxe_odp_child_mn_ops = {
  * umem_mutex (dirtying those mapped writable) and removes its notifier,
  * waiting for a callback in progress to return.
  * Context: process context, may sleep; not from a notifier callback.
- * Needs children_rwsem held for write: no rxe task uses the child.
+ * Needs children_rwsem held for write: no rxe task uses the child (an
+ * explicit MR's children, used without it, go only at MR release).
  */
 static void rxe_odp_child_release(struct rxe_odp_mr *odp,
 				  struct rxe_odp_child *child, bool dereg)
@@ -317,16 +321,17 @@ err_free_child:
  *
  * For a chunked MR, creates the chunk's child umem on first use.
  * Context: rxe task, may sleep.  Must be called without umem_mutex held.
- * Locks: returns a umem with odp->children_rwsem held for read, which
- * keeps the umem alive until rxe_odp_umem_unlock(); on error returns with
- * nothing held.
+ * Locks: for an implicit MR, returns a umem with odp->children_rwsem held
+ * for read, which keeps the umem alive until rxe_odp_umem_unlock().  An
+ * explicit MR's umems live until MR release, which the caller's MR
+ * reference holds off: nothing is held.  On error returns with nothing
+ * held.
  * Return: the umem; ERR_PTR(-EFAULT) if @va is outside the MR or the
  * owning mm is gone; ERR_PTR(-ENOMEM); another error of
  * ib_umem_odp_alloc_child().
  */
 struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 					      u64 *end)
-	__acquires(&odp->children_rwsem)
 {
 	struct rxe_odp_child *child;
 	unsigned long idx;
@@ -336,7 +341,6 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 		return ERR_PTR(-EFAULT);
 
 	if (!odp->chunked) {
-		rxe_odp_down_read(&odp->children_rwsem);
 		*end = ib_umem_end(odp->root);
 		return odp->root;
 	}
@@ -346,11 +350,14 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 	*end = min_t(u64, odp->end,
 		     (va & ~(RXE_ODP_CHILD_SIZE - 1)) + RXE_ODP_CHILD_SIZE);
 
-	rxe_odp_down_read(&odp->children_rwsem);
+	/* xa_load() alone is safe for an explicit MR: see the header */
+	if (odp->implicit)
+		rxe_odp_down_read(&odp->children_rwsem);
 	child = xa_load(&odp->children, idx);
 	if (child)
 		goto out_used;
-	up_read(&odp->children_rwsem);
+	if (odp->implicit)
+		up_read(&odp->children_rwsem);
 
 	down_write(&odp->children_rwsem);
 	child = xa_load(&odp->children, idx);
@@ -361,7 +368,10 @@ struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
 			return ERR_CAST(child);
 		}
 	}
-	downgrade_write(&odp->children_rwsem);
+	if (odp->implicit)
+		downgrade_write(&odp->children_rwsem);
+	else
+		up_write(&odp->children_rwsem);
 
 out_used:
 	/* racing readers may store out of order: LRU only roughly */
@@ -376,9 +386,9 @@ out_used:
  * @odp: the MR's ODP state
  */
 void rxe_odp_umem_unlock(struct rxe_odp_mr *odp)
-	__releases(&odp->children_rwsem)
 {
-	up_read(&odp->children_rwsem);
+	if (odp->implicit)
+		up_read(&odp->children_rwsem);
 }
 
 /**

@@ -35,7 +35,8 @@
  * @implicit: the MR covers the whole address space of @mm (implicit ODP):
  *	its children are released when unmapped and bounded in number
  * @children: chunk index -> struct rxe_odp_child
- * @children_rwsem: read to use a child, write to add or remove one
+ * @children_rwsem: write to add or remove a child; read to use a child of
+ *	an implicit MR (an explicit MR's children stay until MR release)
  * @nr_children: children in @children (under @children_rwsem)
  * @lru_clock: ticks once per child use, for least-recently-used release
  * @reap_work: releases the children an unmap left empty, a little later
@@ -65,13 +66,14 @@ struct rxe_odp_mr {
 };
 
 /*
- * Every access to an ODP MR takes children_rwsem and a umem_mutex, a few
- * times per packet.  Their sleeping acquire starts with might_sleep(),
- * which on a PREEMPT_VOLUNTARY kernel (Debian's 6.12) is a preemption
- * point: a busy-polling process then takes the CPU from the rxe task in
- * the middle of a packet, which cost a fifth of warm perftest bandwidth.
- * So the uncontended case, nearly always, takes them with a trylock,
- * which is no preemption point; contended, they are taken as usual.
+ * Every access to an ODP MR takes a umem_mutex (and, for an implicit MR,
+ * children_rwsem), a few times per packet.  Their sleeping acquire starts
+ * with might_sleep(), which on a PREEMPT_VOLUNTARY kernel (Debian's 6.12)
+ * is a preemption point: a busy-polling process then takes the CPU from
+ * the rxe task in the middle of a packet, which cost a fifth of warm
+ * perftest bandwidth.  So the uncontended case, nearly always, takes them
+ * with a trylock, which is no preemption point; contended, they are taken
+ * as usual.
  */
 static inline void rxe_odp_lock_mutex(struct mutex *lock) __acquires(lock)
 {
