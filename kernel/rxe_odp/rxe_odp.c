@@ -23,7 +23,10 @@
  * write permission, faults it in with ib_umem_odp_map_dma_and_lock()
  * (HMM).  The access then happens with umem_mutex still held, so an
  * invalidation, which unmaps under the same mutex, can never pull a page
- * out from under a copy or an atomic.
+ * out from under a copy or an atomic.  A packet copy into an explicit MR
+ * first tries the umem of the MR's last copy, with the pages checked as it
+ * copies them (rxe_odp_copy_mirrored()); only a miss there takes the full
+ * path.
  *
  * Locking
  * -------
@@ -47,7 +50,8 @@
  *	waits can close a cycle.  Users of the xarray odp->children: store
  *	and erase under it (write); load under it (read), or for an explicit
  *	MR with none of it (xa_load() is RCU-safe; a child is published
- *	whole by xa_store()).
+ *	whole by xa_store()).  odp->last_umem, an explicit MR's, is set and
+ *	read with none of it either, for the same reason.
  * odp->children's xa_lock (spinlock, taken inside the xarray calls)
  *	Also taken by a child's invalidate callback, after it dropped the
  *	child's umem_mutex, to mark the child for the reap work (then it
@@ -519,6 +523,90 @@ static int __rxe_odp_copy(struct ib_umem_odp *umem_odp, u64 va, void *addr,
 	return 0;
 }
 
+/*
+ * rxe_odp_copy_mirrored - the copy of a packet whose pages are mirrored
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the MR
+ * @addr: kernel buffer
+ * @length: bytes, > 0
+ * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
+ *
+ * The warm path of nearly every packet, without the lookups of
+ * rxe_odp_map_prefix_and_lock(): the umem of the MR's last copy
+ * (odp->last_umem) holds the whole range, its umem_mutex is free and every
+ * page is mirrored with the needed access.  Only an explicit MR sets
+ * last_umem: its umems are freed at MR release, which the caller's MR
+ * reference holds off, so the pointer stays good without children_rwsem.
+ * Anything else - another umem, a contended mutex, a page to fault - is
+ * left to rxe_odp_copy_chunks(), which does the copy again from the start.
+ * Return: true if the copy is done.
+ */
+static bool rxe_odp_copy_mirrored(struct rxe_odp_mr *odp, u64 va, void *addr,
+				  unsigned int length, enum rxe_mr_copy_dir dir)
+{
+	/* pairs with the release in rxe_odp_copy_chunks() */
+	struct ib_umem_odp *umem_odp = smp_load_acquire(&odp->last_umem);
+	bool done;
+
+	if (!umem_odp || length > RXE_ODP_CHUNK_SIZE ||
+	    va < ib_umem_start(umem_odp) || va + length > ib_umem_end(umem_odp))
+		return false;
+	/* never sleeps: see rxe_odp_lock_mutex() */
+	if (!mutex_trylock(&umem_odp->umem_mutex))
+		return false;
+	done = !__rxe_odp_copy(umem_odp, va, addr, length, dir);
+	mutex_unlock(&umem_odp->umem_mutex);
+
+	return done;
+}
+
+/*
+ * rxe_odp_copy_chunks - the copy of rxe_odp_mr_copy(), faulting as needed
+ * @mr: ODP MR, referenced by the caller
+ * @va: user virtual address inside the MR
+ * @addr: kernel buffer
+ * @length: bytes, > 0
+ * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
+ * @faulted: set to true if pages had to be faulted in (left alone otherwise)
+ *
+ * Context and return: as rxe_odp_mr_copy().
+ */
+static int rxe_odp_copy_chunks(struct rxe_mr *mr, u64 va, void *addr,
+			       unsigned int length, enum rxe_mr_copy_dir dir,
+			       bool *faulted)
+{
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
+	bool write = dir == RXE_TO_MR_OBJ;
+	struct ib_umem_odp *umem_odp;
+	unsigned int bytes;
+	int err;
+
+	while (length) {
+		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length, write,
+						       &bytes, faulted);
+		if (IS_ERR(umem_odp)) {
+			err = PTR_ERR(umem_odp);
+			rxe_dbg_mr(mr, "cannot mirror va %#llx+%u, err = %d\n",
+				   va, length, err);
+			return err;
+		}
+		err = __rxe_odp_copy(umem_odp, va, addr, bytes, dir);
+		rxe_odp_unlock(odp, umem_odp);
+		if (err)
+			return err;
+		if (!odp->implicit && READ_ONCE(odp->last_umem) != umem_odp) {
+			/* pairs with rxe_odp_copy_mirrored(): umem seen whole */
+			smp_store_release(&odp->last_umem, umem_odp);
+		}
+
+		va += bytes;
+		addr += bytes;
+		length -= bytes;
+	}
+
+	return 0;
+}
+
 /**
  * rxe_odp_mr_copy - rxe_mr_copy() for an ODP MR
  * @mr: ODP MR, referenced by the caller
@@ -541,33 +629,17 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 {
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	u64 va = rxe_odp_iova_to_va(mr, iova);
-	bool write = dir == RXE_TO_MR_OBJ;
-	unsigned int left = length;
-	struct ib_umem_odp *umem_odp;
 	bool faulted = false;
-	unsigned int bytes;
 	int err;
 
-	while (left) {
-		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, left, write,
-						       &bytes, &faulted);
-		if (IS_ERR(umem_odp)) {
-			err = PTR_ERR(umem_odp);
-			rxe_dbg_mr(mr, "cannot mirror va %#llx+%u, err = %d\n",
-				   va, left, err);
-			return err;
-		}
-		err = __rxe_odp_copy(umem_odp, va, addr, bytes, dir);
-		rxe_odp_unlock(odp, umem_odp);
+	if (!rxe_odp_copy_mirrored(odp, va, addr, length, dir)) {
+		err = rxe_odp_copy_chunks(mr, va, addr, length, dir, &faulted);
 		if (err)
 			return err;
-
-		va += bytes;
-		addr += bytes;
-		left -= bytes;
 	}
 
-	rxe_odp_fault_ahead(mr, iova, length, write, faulted);
+	rxe_odp_fault_ahead(mr, odp, iova, length, dir == RXE_TO_MR_OBJ,
+			    faulted);
 	return 0;
 }
 

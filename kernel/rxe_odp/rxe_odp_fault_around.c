@@ -165,36 +165,30 @@ MODULE_PARM_DESC(fault_ahead_pages,
 		 "Pages a sequential ODP stream faults ahead (0 = off)");
 
 /**
- * rxe_odp_fault_ahead - queue the fault-ahead of a sequential stream
+ * rxe_odp_stream_ahead - queue the fault-ahead of a sequential copy
  * @mr: ODP MR, referenced by the caller
- * @iova: start of a copy just done
- * @len: its bytes, > 0
+ * @end: iova where the copy ended
+ * @ahead: @mr's ahead_end as rxe_odp_fault_ahead() read it
  * @write: the copy wrote the MR
  * @faulted: the copy had to fault pages in
  *
- * A copy is sequential when it starts where the last copy of the MR ended.
- * A sequential copy that faulted starts a stream; while a stream runs,
- * each sequential copy that comes within half the fault-ahead distance of
- * its end queues the stretch up to that distance past the copy.
+ * The part of rxe_odp_fault_ahead() that decides and queues.  A sequential
+ * copy that faulted starts a stream; while a stream runs, each sequential
+ * copy that comes within half the fault-ahead distance of its end queues
+ * the stretch up to that distance past the copy.
  *
  * Context: rxe task, with no ODP lock held.
  */
-void rxe_odp_fault_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write,
-			 bool faulted)
+void rxe_odp_stream_ahead(struct rxe_mr *mr, u64 end, u64 ahead, bool write,
+			  bool faulted)
 {
 	u64 dist = (u64)READ_ONCE(rxe_odp_fault_ahead_pages) << PAGE_SHIFT;
 	u64 mr_end = mr->ibmr.iova + mr->ibmr.length;
-	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	u64 end = iova + len;
-	u64 ahead, from, to;
-	bool sequential;
+	u64 from, to;
 
-	sequential = READ_ONCE(odp->seq_next) == iova;
-	WRITE_ONCE(odp->seq_next, end);
-	if (!sequential || !dist)
+	if (!dist)
 		return;
 
-	ahead = READ_ONCE(odp->ahead_end);
 	if (ahead >= end && ahead - end <= dist) {
 		/* a stream runs ahead of this copy */
 		if (ahead - end > dist / 2)
@@ -210,7 +204,7 @@ void rxe_odp_fault_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write,
 	if (from >= to)
 		return;
 	/* one copy moves the stream, whatever other QPs of the MR do */
-	if (cmpxchg(&odp->ahead_end, ahead, to) != ahead)
+	if (cmpxchg(&rxe_odp_mr(mr)->ahead_end, ahead, to) != ahead)
 		return;
 
 	rxe_odp_prefetch_ahead(mr, from, to - from, write);

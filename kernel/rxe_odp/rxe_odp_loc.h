@@ -43,6 +43,9 @@
  * @mm: the registering mm, grabbed so children can be made from it
  * @start: first page of the range
  * @end: page after the range
+ * @last_umem: the umem of an explicit MR's last copy (NULL until one, and
+ *	always for an implicit MR); rxe_odp_copy_mirrored() says why it may
+ *	be used without a lookup or a lock
  * @seq_next: iova where the last copy into or out of the MR ended
  * @ahead_end: iova up to which fault-ahead has been queued
  *
@@ -61,6 +64,7 @@ struct rxe_odp_mr {
 	struct mm_struct *mm;
 	u64 start;
 	u64 end;
+	struct ib_umem_odp *last_umem;
 	u64 seq_next;
 	u64 ahead_end;
 };
@@ -110,9 +114,42 @@ void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
 /* rxe_odp_fault_around.c */
 void rxe_odp_fault_window(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 			  bool write, u64 *fault_va, u64 *fault_len);
-void rxe_odp_fault_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write,
-			 bool faulted);
+void rxe_odp_stream_ahead(struct rxe_mr *mr, u64 end, u64 ahead, bool write,
+			  bool faulted);
 u64 rxe_odp_fault_ahead_len(struct rxe_mr *mr, u64 iova, u64 len, bool write);
+
+/**
+ * rxe_odp_fault_ahead - follow a copy for the fault-ahead of its stream
+ * @mr: ODP MR, referenced by the caller
+ * @odp: its ODP state
+ * @iova: start of a copy just done
+ * @len: its bytes, > 0
+ * @write: the copy wrote the MR
+ * @faulted: the copy had to fault pages in
+ *
+ * A copy is sequential when it starts where the last copy of the MR ended;
+ * rxe_odp_stream_ahead() decides what a sequential one queues.  Inline, as
+ * it runs for every packet: a warm copy with no stream running ahead of it
+ * (@ahead_end behind it, or already at the MR's end) has nothing to queue.
+ * Context: rxe task, with no ODP lock held.
+ */
+static inline void rxe_odp_fault_ahead(struct rxe_mr *mr,
+				       struct rxe_odp_mr *odp, u64 iova,
+				       u64 len, bool write, bool faulted)
+{
+	u64 mr_end = mr->ibmr.iova + mr->ibmr.length;
+	bool sequential = READ_ONCE(odp->seq_next) == iova;
+	u64 end = iova + len;
+	u64 ahead;
+
+	WRITE_ONCE(odp->seq_next, end);
+	if (!sequential)
+		return;
+	ahead = READ_ONCE(odp->ahead_end);
+	if (!faulted && (ahead < end || ahead >= mr_end))
+		return;
+	rxe_odp_stream_ahead(mr, end, ahead, write, faulted);
+}
 
 /* rxe_odp_advise.c */
 void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);
