@@ -145,4 +145,55 @@ TEST_F(lazy, mirrored_pages_do_not_fault_again)
 	odp_unmap(dst, ODP_BUF_LEN);
 }
 
+/*
+ * Each 64 MiB-aligned chunk of an explicit ODP MR is mirrored by its own
+ * child umem, and a packet copy first tries the child of the MR's last
+ * copy.  A message across a chunk boundary - written right after a copy
+ * inside the lower chunk, then read back after one that ended in the upper
+ * chunk - lands byte-exact, with the bytes around it untouched.
+ */
+#define CHUNK_LEN (64ul << 20)
+#define CROSS_OFF 5000u /* the message starts this far below the boundary */
+
+TEST_F(lazy, messages_across_a_chunk_boundary)
+{
+	const size_t len = 2 * CHUNK_LEN;
+	struct ibv_mr *mr, *back_mr;
+	uint8_t *dst, *bound, *back;
+
+	dst = odp_map_fresh(len);
+	ASSERT_NE(NULL, dst);
+	back = odp_map_fresh(ODP_BUF_LEN);
+	ASSERT_NE(NULL, back);
+	back_mr = odp_reg_pinned(self->dev.pd, back, ODP_BUF_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, back_mr);
+	mr = odp_reg(self->dev.pd, dst, len, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, mr);
+	/* the first boundary above dst, with a chunk's room on either side */
+	bound = (uint8_t *)(((uintptr_t)dst + CHUNK_LEN) & ~(CHUNK_LEN - 1));
+	TH_LOG("MR %p+%zu, boundary at %p", (void *)dst, len, (void *)bound);
+
+	/* a copy inside the lower chunk, then the message across */
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->src, ODP_PAGE,
+				self->src_mr->lkey, (uintptr_t)bound - 4 * ODP_PAGE, mr->rkey));
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->src, ODP_MSG_LEN,
+				self->src_mr->lkey, (uintptr_t)bound - CROSS_OFF, mr->rkey));
+	EXPECT_EQ(-1, odp_check(bound - CROSS_OFF, ODP_MSG_LEN, SEED, 0, "written across"));
+	EXPECT_EQ(-1, odp_check_byte(bound - CROSS_OFF - 64, 64, 0, "before the message"));
+	EXPECT_EQ(-1, odp_check_byte(bound - CROSS_OFF + ODP_MSG_LEN, 64, 0, "after the message"));
+
+	/* the last copy ended in the upper chunk: read it back across */
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, back, ODP_MSG_LEN, back_mr->lkey,
+				(uintptr_t)bound - CROSS_OFF, mr->rkey));
+	EXPECT_EQ(-1, odp_check(back, ODP_MSG_LEN, SEED, 0, "read back across"));
+
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(back_mr);
+	odp_unmap(back, ODP_BUF_LEN);
+	odp_unmap(dst, len);
+}
+
 TEST_HARNESS_MAIN
