@@ -12,6 +12,8 @@
  *   cold      RDMA write and read bandwidth into memory nobody has touched
  *             (a fresh mapping per pass), into memory dropped with
  *             MADV_DONTNEED before each pass, and warm, ODP vs pinned
+ *   interleaved  warm 64 KiB write, read and send, pinned and ODP (both
+ *             ends) alternating block by block on one connection
  *   fault     latency of an 8-byte RDMA write into one absent page, and of
  *             one large write over an absent range
  *   storm     write bandwidth while another thread MADV_DONTNEEDs random
@@ -61,6 +63,7 @@
 #define MIB (1ul << 20)
 #define SQ_DEPTH ODP_QP_DEPTH
 #define POLL_BATCH 16
+#define MIX_ROUNDS_MAX 1000
 
 #define ACCESS_RW \
 	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ)
@@ -89,6 +92,8 @@ struct opts {
 	size_t pin_limit;
 	int timeout_s;
 	bool busy_poll;
+	size_t mix_block;
+	int mix_rounds;
 };
 
 static struct opts o = {
@@ -105,6 +110,8 @@ static struct opts o = {
 	.storm_chunk = 64 * 1024,
 	.prefetch_size = 64 * MIB,
 	.timeout_s = 120,
+	.mix_block = 8 * MIB,
+	.mix_rounds = 20,
 };
 
 static FILE *csv;
@@ -270,21 +277,64 @@ static int pair_reset(void)
 }
 
 /*
- * Streams total bytes as RDMA op (write or read) in messages of msg bytes,
- * up to o.depth outstanding, from/to laddr (lkey) to/from raddr (rkey).
- * Returns 0 with the time from the first post to the last completion in
- * *ns, or -1 after an error (logged; the pair is reset).
+ * Takes the receive completions of a SEND stream off b's CQ and posts
+ * receives for the messages after them (one per message, at the message's
+ * offset from raddr with key rkey), keeping up to SQ_DEPTH posted.
+ * 0, or -1 after an error (logged).
+ */
+static int stream_recvs(uint64_t raddr, uint32_t rkey, size_t total, size_t msg,
+			size_t *recv_posted, size_t *recv_done)
+{
+	struct ibv_wc wc[POLL_BATCH];
+	int n = ibv_poll_cq(qp.cq_b, POLL_BATCH, wc);
+
+	if (n < 0) {
+		logf_("  ibv_poll_cq (receive side) failed");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (wc[i].status != IBV_WC_SUCCESS) {
+			logf_("  receive completion error: %s (message at offset %" PRIu64 ")",
+			      ibv_wc_status_str(wc[i].status), wc[i].wr_id);
+			return -1;
+		}
+		*recv_done += msg;
+	}
+	while (*recv_posted < total && *recv_posted - *recv_done < SQ_DEPTH * msg) {
+		size_t len = total - *recv_posted < msg ? total - *recv_posted : msg;
+
+		if (odp_post_recv(qp.b, (void *)(uintptr_t)(raddr + *recv_posted), (uint32_t)len,
+				  rkey, *recv_posted))
+			return -1;
+		*recv_posted += len;
+	}
+	return 0;
+}
+
+/*
+ * Streams total bytes as op (RDMA write or read, or SEND) in messages of
+ * msg bytes, up to o.depth outstanding, from/to laddr (lkey) to/from raddr
+ * (rkey; for SEND the local key of the receive buffer, whose receives are
+ * posted as the stream goes, each before its message is sent, so that no
+ * message meets an empty receive queue).  Returns 0 with the time from the
+ * first post to the last completion in *ns, or -1 after an error (logged;
+ * the pair is reset).
  */
 static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
 		  uint32_t rkey, size_t total, size_t msg, uint64_t *ns)
 {
-	size_t posted = 0, done = 0;
+	const bool send = op == IBV_WR_SEND;
+	size_t posted = 0, done = 0, recv_posted = 0, recv_done = 0;
 	int inflight = 0, depth = o.depth < SQ_DEPTH ? o.depth : SQ_DEPTH;
 	uint64_t t0 = now_ns(), last = t0;
 	struct ibv_wc wc[POLL_BATCH];
 
-	while (done < total) {
-		while (inflight < depth && posted < total) {
+	while (done < total || (send && recv_done < total)) {
+		if (send && stream_recvs(raddr, rkey, total, msg, &recv_posted, &recv_done)) {
+			pair_reset();
+			return -1;
+		}
+		while (inflight < depth && posted < total && (!send || posted < recv_posted)) {
 			size_t len = total - posted < msg ? total - posted : msg;
 			struct ibv_sge sge = {
 				.addr = (uintptr_t)laddr + posted,
@@ -299,8 +349,10 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 				.send_flags = IBV_SEND_SIGNALED,
 			}, *bad;
 
-			wr.wr.rdma.remote_addr = raddr + posted;
-			wr.wr.rdma.rkey = rkey;
+			if (!send) {
+				wr.wr.rdma.remote_addr = raddr + posted;
+				wr.wr.rdma.rkey = rkey;
+			}
 			if (ibv_post_send(qp.a, &wr, &bad)) {
 				logf_("  ibv_post_send: %s", strerror(errno));
 				pair_reset();
@@ -874,6 +926,130 @@ out:
 	}
 }
 
+/* ---- interleaved: warm ODP against pinned, block by block ---- */
+
+/*
+ * Back-to-back runs of a few seconds spread by about +-20% here (two vCPUs
+ * on two host cores, rxe's workers sharing them with the polling process),
+ * too much for the few per cent between warm ODP and pinned.  So both cases
+ * run on one connection in alternating blocks of --interleave-block bytes,
+ * pinned, ODP, ODP, pinned (ODP first in even rounds): a round's ratio is
+ * its pinned blocks' time over its ODP blocks' time, in which a drift of
+ * the host's speed that is linear over the round cancels, and the median
+ * over --interleave-rounds rounds is the figure.  The ODP case has both
+ * ends ODP, as perftest --odp has.  A first round, not counted, mirrors
+ * the ODP buffers; every block gets a fresh pattern, checked after it.
+ */
+#define MIX_CASES 2 /* 0 pinned, 1 ODP */
+
+struct mix_bufs {
+	uint8_t *buf[MIX_CASES][2]; /* [case][0 local, 1 remote] */
+	struct ibv_mr *mr[MIX_CASES][2];
+	size_t len;
+};
+
+/*
+ * One block of op in case cse: its time in *ns; NULL, or why the block has
+ * no figure ("transfer_error", "check_failed").
+ */
+static const char *mix_block(enum ibv_wr_opcode op, const struct mix_bufs *m, int cse,
+			     uint64_t *ns)
+{
+	uint8_t *local = m->buf[cse][0], *remote = m->buf[cse][1];
+	struct ibv_mr *lmr = m->mr[cse][0], *rmr = m->mr[cse][1];
+	bool into_local = op == IBV_WR_RDMA_READ;
+	uint64_t seed = next_seed();
+
+	fill(into_local ? remote : local, m->len, seed, 0);
+	if (stream(op, local, lmr->lkey, (uintptr_t)remote,
+		   op == IBV_WR_SEND ? rmr->lkey : rmr->rkey, m->len, o.msg, ns))
+		return "transfer_error";
+	return check(into_local ? local : remote, m->len, seed, 0, "interleaved") ? "check_failed"
+										  : NULL;
+}
+
+static void bench_interleaved(void)
+{
+	static const struct {
+		enum ibv_wr_opcode op;
+		const char *bench, *name;
+	} ops[] = {
+		{ IBV_WR_RDMA_WRITE, "interleaved_write", "write" },
+		{ IBV_WR_RDMA_READ, "interleaved_read", "read" },
+		{ IBV_WR_SEND, "interleaved_send", "send" },
+	};
+	static const char *const cname[MIX_CASES] = { "pinned", "odp" };
+	struct mix_bufs m = { .len = o.mix_block };
+	char sz[32], blk[32];
+
+	for (int c = 0; c < MIX_CASES; c++) {
+		for (int side = 0; side < 2; side++) {
+			m.buf[c][side] = map_fresh(m.len);
+			m.mr[c][side] = m.buf[c][side] ? reg(m.buf[c][side], m.len, c) : NULL;
+			if (!m.mr[c][side]) {
+				logf_("PROGRESS odp_bench interleaved: setup failed");
+				goto out;
+			}
+		}
+	}
+	row("meta", "guest", 0, "interleave_block", 0, (double)m.len, "B", NULL);
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		double ratio[MIX_ROUNDS_MAX], bw[MIX_CASES][MIX_ROUNDS_MAX];
+		int nr = 0, nbw[MIX_CASES] = { 0 }, wrong = 0;
+		uint64_t t_start = now_ns();
+
+		for (int round = 0; round <= o.mix_rounds; round++) {
+			uint64_t t[MIX_CASES] = { 0 };
+			const char *note[MIX_CASES] = { NULL };
+			struct counters c0, c1;
+
+			counters(&c0);
+			for (int i = 0; i < 4; i++) {
+				/* pinned, ODP, ODP, pinned; ODP first in even rounds */
+				int cse = (i == 1 || i == 2) ^ !(round % 2);
+				uint64_t ns = 0;
+				const char *why = mix_block(ops[k].op, &m, cse, &ns);
+
+				t[cse] += ns;
+				if (why && !note[cse])
+					note[cse] = why;
+			}
+			counters(&c1);
+			if (round == 0) /* mirrors the ODP buffers: not a measurement */
+				continue;
+			for (int c = 0; c < MIX_CASES; c++) {
+				double v = note[c] ? NAN : mib_s(2 * m.len, t[c]);
+
+				row(ops[k].bench, cname[c], o.msg, "bw", round, v, "MiB/s", note[c]);
+				if (note[c] && !strcmp(note[c], "check_failed"))
+					row(ops[k].bench, cname[c], o.msg, "bw_wrong_data", round,
+					    mib_s(2 * m.len, t[c]), "MiB/s", note[c]);
+				if (!isnan(v))
+					bw[c][nbw[c]++] = v;
+				wrong += note[c] != NULL;
+			}
+			counter_rows(ops[k].bench, "odp", o.msg, round, &c0, &c1);
+			if (!note[0] && !note[1])
+				ratio[nr++] = (double)t[0] / (double)t[1];
+		}
+		logf_("PROGRESS odp_bench interleaved %s %s messages in %s blocks (%d rounds, %.0f s): "
+		      "ODP/pinned median of the round ratios %.3f; pinned %.1f, ODP %.1f MiB/s%s",
+		      ops[k].name, size_str(o.msg, sz, sizeof(sz)), size_str(m.len, blk, sizeof(blk)),
+		      o.mix_rounds, (now_ns() - t_start) / 1e9, median(ratio, nr),
+		      median(bw[0], nbw[0]), median(bw[1], nbw[1]),
+		      wrong ? "; SOME BLOCKS FAILED (see the notes)" : "");
+	}
+out:
+	for (int c = 0; c < MIX_CASES; c++) {
+		for (int side = 0; side < 2; side++) {
+			if (m.mr[c][side])
+				ibv_dereg_mr(m.mr[c][side]);
+			if (m.buf[c][side])
+				munmap(m.buf[c][side], m.len);
+		}
+	}
+}
+
 /* ---- fault: latency of a fault ---- */
 
 /* 64 MiB-aligned fresh memory of len bytes (our module mirrors per 64 MiB). */
@@ -1333,7 +1509,7 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: odp_bench [options] [check|reg|cold|warm|fault|storm|prefetch]...\n"
+		"Usage: odp_bench [options] [check|reg|cold|warm|interleaved|fault|storm|prefetch]...\n"
 		"Micro-benchmarks of ODP MRs on one rxe device (loopback RC pair).\n"
 		"Sections default to all; 'check' always runs first.\n"
 		"  --dev NAME            RDMA device (default $RXE_DEV or rxe0)\n"
@@ -1354,7 +1530,9 @@ static void usage(FILE *f)
 		"  --prefetch-size SIZE  prefetch target (default 64M)\n"
 		"  --pin-limit SIZE      RLIMIT_MEMLOCK (default 3/4 of MemAvailable)\n"
 		"  --timeout S           give up on a transfer after S s without completion (120)\n"
-		"  --busy-poll           poll the CQ without sched_yield() between empty polls\n");
+		"  --busy-poll           poll the CQ without sched_yield() between empty polls\n"
+		"  --interleave-block SIZE  bytes per block of 'interleaved' (default 8M)\n"
+		"  --interleave-rounds N    rounds of 'interleaved' (default 20)\n");
 }
 
 static int parse_list(const char *s, size_t *out, int max)
@@ -1382,9 +1560,10 @@ int main(int argc, char **argv)
 		{ "prefetch-size", 1, 0, 'p' }, { "pin-limit", 1, 0, 'L' },
 		{ "timeout", 1, 0, 't' },	{ "help", 0, 0, 'h' },
 		{ "busy-poll", 0, 0, 'B' },	{ "cold-reps", 1, 0, 'P' },
+		{ "interleave-block", 1, 0, 'b' }, { "interleave-rounds", 1, 0, 'N' },
 		{ 0 }
 	};
-	const char *sections[] = { "reg", "cold", "warm", "fault", "storm", "prefetch" };
+	const char *sections[] = { "reg", "cold", "warm", "interleaved", "fault", "storm", "prefetch" };
 	enum { nsections = sizeof(sections) / sizeof(sections[0]) };
 	bool want[nsections] = { false };
 	size_t iv[8];
@@ -1426,6 +1605,8 @@ int main(int argc, char **argv)
 		case 'L': bad = parse_size(optarg, &o.pin_limit); break;
 		case 't': o.timeout_s = atoi(optarg); bad = o.timeout_s < 1; break;
 		case 'B': o.busy_poll = true; break;
+		case 'b': bad = parse_size(optarg, &o.mix_block) || o.mix_block < o.msg || o.mix_block > (1ul << 31); break;
+		case 'N': o.mix_rounds = atoi(optarg); bad = o.mix_rounds < 1 || o.mix_rounds > MIX_ROUNDS_MAX; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1487,10 +1668,12 @@ int main(int argc, char **argv)
 	if (want[2])
 		bench_warm();
 	if (want[3])
-		bench_fault();
+		bench_interleaved();
 	if (want[4])
-		bench_storm();
+		bench_fault();
 	if (want[5])
+		bench_storm();
+	if (want[6])
 		bench_prefetch();
 	odp_rc_pair_destroy(&qp);
 	odp_dev_close(&dev);
