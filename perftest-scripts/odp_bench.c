@@ -1033,11 +1033,12 @@ static void bench_interleaved(void)
 				ratio[nr++] = (double)t[0] / (double)t[1];
 		}
 		logf_("PROGRESS odp_bench interleaved %s %s messages in %s blocks (%d rounds, %.0f s): "
-		      "ODP/pinned median of the round ratios %.3f; pinned %.1f, ODP %.1f MiB/s%s",
+		      "ODP/pinned median of %d round ratios %.3f; pinned %.1f, ODP %.1f MiB/s%s",
 		      ops[k].name, size_str(o.msg, sz, sizeof(sz)), size_str(m.len, blk, sizeof(blk)),
-		      o.mix_rounds, (now_ns() - t_start) / 1e9, median(ratio, nr),
+		      o.mix_rounds, (now_ns() - t_start) / 1e9, nr, median(ratio, nr),
 		      median(bw[0], nbw[0]), median(bw[1], nbw[1]),
-		      wrong ? "; SOME BLOCKS FAILED (see the notes)" : "");
+		      wrong ? "; SOME BLOCKS FAILED: transfer errors or wrong data (see the CSV notes)"
+			    : "");
 	}
 out:
 	for (int c = 0; c < MIX_CASES; c++) {
