@@ -678,28 +678,39 @@ static void bench_reg(void)
 /* ---- cold: first-touch bandwidth ---- */
 
 /*
- * One timed RDMA write (local -> remote) or read (remote -> local) of len
- * bytes: the source gets a fresh pattern, the destination is checked, and
- * the device counters are read around the transfer into c0 and c1.
+ * One timed stream of len bytes, op an RDMA write or a SEND (local ->
+ * remote) or an RDMA read (remote -> local): the source gets a fresh
+ * pattern, the destination is checked, and unless c0 is NULL the device
+ * counters are read around the transfer into c0 and c1.
  * Returns NULL, or why the pass has no figure: "transfer_error" or
  * "check_failed".
  */
-static const char *checked_stream(bool write, uint8_t *local, struct ibv_mr *lmr, uint8_t *remote,
-				  struct ibv_mr *rmr, size_t len, const char *bench,
-				  struct counters *c0, struct counters *c1, uint64_t *ns)
+static const char *checked_stream(enum ibv_wr_opcode op, uint8_t *local, struct ibv_mr *lmr,
+				  uint8_t *remote, struct ibv_mr *rmr, size_t len,
+				  const char *bench, struct counters *c0, struct counters *c1,
+				  uint64_t *ns)
 {
-	uint8_t *src = write ? local : remote, *dst = write ? remote : local;
+	bool into_local = op == IBV_WR_RDMA_READ;
+	uint8_t *src = into_local ? remote : local, *dst = into_local ? local : remote;
 	uint64_t seed = next_seed();
 	int ret;
 
 	fill(src, len, seed, 0);
-	counters(c0);
-	ret = stream(write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ, local, lmr->lkey,
-		     (uintptr_t)remote, rmr->rkey, len, o.msg, ns);
-	counters(c1);
+	if (c0)
+		counters(c0);
+	ret = stream(op, local, lmr->lkey, (uintptr_t)remote,
+		     op == IBV_WR_SEND ? rmr->lkey : rmr->rkey, len, o.msg, ns);
+	if (c0)
+		counters(c1);
 	if (ret)
 		return "transfer_error";
 	return check(dst, len, seed, 0, bench) ? "check_failed" : NULL;
+}
+
+/* RDMA write or read */
+static enum ibv_wr_opcode rdma_op(bool write)
+{
+	return write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
 }
 
 enum { COLD_PINNED, COLD_ODP_FRESH, COLD_ODP_DONTNEED, COLD_ODP_WARM, COLD_CASES };
@@ -723,9 +734,11 @@ static double cold_pass(const char *dir, int cse, int rep, uint8_t *src, struct 
 	snprintf(bench, sizeof(bench), "cold_%s", dir);
 	/* the posting side holds src for a write, target for a read */
 	if (write)
-		note = checked_stream(true, src, smr, target, tmr, len, bench, &c0, &c1, &ns);
+		note = checked_stream(IBV_WR_RDMA_WRITE, src, smr, target, tmr, len, bench, &c0, &c1,
+				      &ns);
 	else
-		note = checked_stream(false, target, tmr, src, smr, len, bench, &c0, &c1, &ns);
+		note = checked_stream(IBV_WR_RDMA_READ, target, tmr, src, smr, len, bench, &c0, &c1,
+				      &ns);
 	double bw = note ? NAN : mib_s(len, ns);
 
 	if (rep == 0) /* a warm-up pass: not a measurement */
@@ -862,8 +875,8 @@ static double warm_pass(bool write, int cse, int rep, uint8_t *local, struct ibv
 	const char *bench = write ? "warm_write" : "warm_read";
 	struct counters c0, c1;
 	uint64_t ns = 0;
-	const char *note =
-		checked_stream(write, local, lmr, remote, rmr, len, bench, &c0, &c1, &ns);
+	const char *note = checked_stream(rdma_op(write), local, lmr, remote, rmr, len, bench, &c0,
+					  &c1, &ns);
 	double bw = note ? NAN : mib_s(len, ns);
 
 	if (rep == 0) /* mirrors the buffers: not a measurement */
@@ -874,6 +887,32 @@ static double warm_pass(bool write, int cse, int rep, uint8_t *local, struct ibv
 	return bw;
 }
 
+/*
+ * The buffers of the warm sections, len bytes each, registered: local
+ * pinned, local ODP, remote pinned, remote ODP (index 2 * remote + odp).
+ * 0, or -1 with what was made left for warm_buffers_free().
+ */
+static int warm_buffers(uint8_t *buf[4], struct ibv_mr *mr[4], size_t len)
+{
+	for (int i = 0; i < 4; i++) {
+		buf[i] = map_fresh(len);
+		mr[i] = buf[i] ? reg(buf[i], len, i % 2) : NULL;
+		if (!mr[i])
+			return -1;
+	}
+	return 0;
+}
+
+static void warm_buffers_free(uint8_t *buf[4], struct ibv_mr *mr[4], size_t len)
+{
+	for (int i = 0; i < 4; i++) {
+		if (mr[i])
+			ibv_dereg_mr(mr[i]);
+		if (buf[i])
+			munmap(buf[i], len);
+	}
+}
+
 static void bench_warm(void)
 {
 	const int reps = stream_reps();
@@ -882,14 +921,9 @@ static void bench_warm(void)
 	struct ibv_mr *mr[4] = { NULL };
 	char sz[32];
 
-	/* local pinned, local ODP, remote pinned, remote ODP */
-	for (int i = 0; i < 4; i++) {
-		buf[i] = map_fresh(len);
-		mr[i] = buf[i] ? reg(buf[i], len, i % 2) : NULL;
-		if (!mr[i]) {
-			logf_("PROGRESS odp_bench warm: setup failed");
-			goto out;
-		}
+	if (warm_buffers(buf, mr, len)) {
+		logf_("PROGRESS odp_bench warm: setup failed");
+		goto out;
 	}
 	for (int d = 0; d < 2; d++) {
 		double bw[WARM_CASES][64], ratio[WARM_CASES][64];
@@ -918,12 +952,7 @@ static void bench_warm(void)
 		      median(ratio[1], nr[1]), median(ratio[2], nr[2]), median(ratio[3], nr[3]));
 	}
 out:
-	for (int i = 0; i < 4; i++) {
-		if (mr[i])
-			ibv_dereg_mr(mr[i]);
-		if (buf[i])
-			munmap(buf[i], len);
-	}
+	warm_buffers_free(buf, mr, len);
 }
 
 /* ---- interleaved: warm ODP against pinned, block by block ---- */
@@ -943,32 +972,6 @@ out:
  */
 #define MIX_CASES 2 /* 0 pinned, 1 ODP */
 
-struct mix_bufs {
-	uint8_t *buf[MIX_CASES][2]; /* [case][0 local, 1 remote] */
-	struct ibv_mr *mr[MIX_CASES][2];
-	size_t len;
-};
-
-/*
- * One block of op in case cse: its time in *ns; NULL, or why the block has
- * no figure ("transfer_error", "check_failed").
- */
-static const char *mix_block(enum ibv_wr_opcode op, const struct mix_bufs *m, int cse,
-			     uint64_t *ns)
-{
-	uint8_t *local = m->buf[cse][0], *remote = m->buf[cse][1];
-	struct ibv_mr *lmr = m->mr[cse][0], *rmr = m->mr[cse][1];
-	bool into_local = op == IBV_WR_RDMA_READ;
-	uint64_t seed = next_seed();
-
-	fill(into_local ? remote : local, m->len, seed, 0);
-	if (stream(op, local, lmr->lkey, (uintptr_t)remote,
-		   op == IBV_WR_SEND ? rmr->lkey : rmr->rkey, m->len, o.msg, ns))
-		return "transfer_error";
-	return check(into_local ? local : remote, m->len, seed, 0, "interleaved") ? "check_failed"
-										  : NULL;
-}
-
 static void bench_interleaved(void)
 {
 	static const struct {
@@ -980,20 +983,16 @@ static void bench_interleaved(void)
 		{ IBV_WR_SEND, "interleaved_send", "send" },
 	};
 	static const char *const cname[MIX_CASES] = { "pinned", "odp" };
-	struct mix_bufs m = { .len = o.mix_block };
+	const size_t len = o.mix_block;
+	uint8_t *buf[4] = { NULL };
+	struct ibv_mr *mr[4] = { NULL };
 	char sz[32], blk[32];
 
-	for (int c = 0; c < MIX_CASES; c++) {
-		for (int side = 0; side < 2; side++) {
-			m.buf[c][side] = map_fresh(m.len);
-			m.mr[c][side] = m.buf[c][side] ? reg(m.buf[c][side], m.len, c) : NULL;
-			if (!m.mr[c][side]) {
-				logf_("PROGRESS odp_bench interleaved: setup failed");
-				goto out;
-			}
-		}
+	if (warm_buffers(buf, mr, len)) {
+		logf_("PROGRESS odp_bench interleaved: setup failed");
+		goto out;
 	}
-	row("meta", "guest", 0, "interleave_block", 0, (double)m.len, "B", NULL);
+	row("meta", "guest", 0, "interleave_block", 0, (double)len, "B", NULL);
 	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
 		double ratio[MIX_ROUNDS_MAX], bw[MIX_CASES][MIX_ROUNDS_MAX];
 		int nr = 0, nbw[MIX_CASES] = { 0 }, wrong = 0;
@@ -1009,7 +1008,10 @@ static void bench_interleaved(void)
 				/* pinned, ODP, ODP, pinned; ODP first in even rounds */
 				int cse = (i == 1 || i == 2) ^ !(round % 2);
 				uint64_t ns = 0;
-				const char *why = mix_block(ops[k].op, &m, cse, &ns);
+				/* case cse: local buf[cse], remote buf[2 + cse] */
+				const char *why = checked_stream(ops[k].op, buf[cse], mr[cse],
+								 buf[2 + cse], mr[2 + cse], len,
+								 ops[k].bench, NULL, NULL, &ns);
 
 				t[cse] += ns;
 				if (why && !note[cse])
@@ -1019,12 +1021,12 @@ static void bench_interleaved(void)
 			if (round == 0) /* mirrors the ODP buffers: not a measurement */
 				continue;
 			for (int c = 0; c < MIX_CASES; c++) {
-				double v = note[c] ? NAN : mib_s(2 * m.len, t[c]);
+				double v = note[c] ? NAN : mib_s(2 * len, t[c]);
 
 				row(ops[k].bench, cname[c], o.msg, "bw", round, v, "MiB/s", note[c]);
 				if (note[c] && !strcmp(note[c], "check_failed"))
 					row(ops[k].bench, cname[c], o.msg, "bw_wrong_data", round,
-					    mib_s(2 * m.len, t[c]), "MiB/s", note[c]);
+					    mib_s(2 * len, t[c]), "MiB/s", note[c]);
 				if (!isnan(v))
 					bw[c][nbw[c]++] = v;
 				wrong += note[c] != NULL;
@@ -1035,21 +1037,14 @@ static void bench_interleaved(void)
 		}
 		logf_("PROGRESS odp_bench interleaved %s %s messages in %s blocks (%d rounds, %.0f s): "
 		      "ODP/pinned median of %d round ratios %.3f; pinned %.1f, ODP %.1f MiB/s%s",
-		      ops[k].name, size_str(o.msg, sz, sizeof(sz)), size_str(m.len, blk, sizeof(blk)),
+		      ops[k].name, size_str(o.msg, sz, sizeof(sz)), size_str(len, blk, sizeof(blk)),
 		      o.mix_rounds, (now_ns() - t_start) / 1e9, nr, median(ratio, nr),
 		      median(bw[0], nbw[0]), median(bw[1], nbw[1]),
 		      wrong ? "; SOME BLOCKS FAILED: transfer errors or wrong data (see the CSV notes)"
 			    : "");
 	}
 out:
-	for (int c = 0; c < MIX_CASES; c++) {
-		for (int side = 0; side < 2; side++) {
-			if (m.mr[c][side])
-				ibv_dereg_mr(m.mr[c][side]);
-			if (m.buf[c][side])
-				munmap(m.buf[c][side], m.len);
-		}
-	}
+	warm_buffers_free(buf, mr, len);
 }
 
 /* ---- fault: latency of a fault ---- */
