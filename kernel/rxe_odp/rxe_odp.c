@@ -488,6 +488,7 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 
 /* What an access asks of rxe_odp_access_mirror(), and what it got. */
 struct rxe_odp_access {
+	struct rxe_odp_mirror mirror;
 	u64 len;
 	bool write;
 	unsigned int bytes;
@@ -496,19 +497,20 @@ struct rxe_odp_access {
 
 /*
  * rxe_odp_access_mirror - the mirror step of an access (copy, atomic, flush)
+ * @mirror: in a struct rxe_odp_access, whose bytes is set to how much from
+ *	@va this step covers (at most RXE_ODP_CHUNK_SIZE, never past @end)
+ *	and faulted to true if it had to fault
  * @umem_odp: the umem holding @va, whose range ends at @end
  * @va: user virtual address
  * @end: end of the umem's range
- * @arg: a struct rxe_odp_access; bytes is set to how much from @va this
- *	step covers (at most RXE_ODP_CHUNK_SIZE, never past @end), faulted
- *	to true if it had to fault
  *
  * Context, locks and return: as rxe_odp_map_range_and_lock().
  */
-static int rxe_odp_access_mirror(struct ib_umem_odp *umem_odp, u64 va, u64 end,
-				 void *arg)
+static int rxe_odp_access_mirror(struct rxe_odp_mirror *mirror,
+				 struct ib_umem_odp *umem_odp, u64 va, u64 end)
 {
-	struct rxe_odp_access *acc = arg;
+	struct rxe_odp_access *acc =
+		container_of(mirror, struct rxe_odp_access, mirror);
 	int ret;
 
 	acc->bytes = min3(acc->len, (u64)RXE_ODP_CHUNK_SIZE, end - va);
@@ -545,11 +547,15 @@ struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
 						unsigned int *bytes,
 						bool *faulted)
 {
-	struct rxe_odp_access acc = { .len = len, .write = write };
+	struct rxe_odp_access acc = {
+		.mirror.fn = rxe_odp_access_mirror,
+		.len = len,
+		.write = write,
+	};
 	struct ib_umem_odp *umem_odp;
 	int err;
 
-	umem_odp = rxe_odp_mirror_and_lock(odp, va, rxe_odp_access_mirror, &acc);
+	umem_odp = rxe_odp_mirror_and_lock(odp, va, &acc.mirror);
 	if (IS_ERR(umem_odp)) {
 		err = PTR_ERR(umem_odp);
 		/* a child that cannot be made is a page that cannot be */

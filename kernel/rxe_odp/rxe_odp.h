@@ -74,8 +74,7 @@ static inline void rxe_odp_init_caps(struct rxe_dev *rxe)
 {
 }
 
-static inline int rxe_odp_check_reg(u64 start, u64 length, u64 iova,
-				    int access)
+static inline int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
 {
 	return 0;
 }

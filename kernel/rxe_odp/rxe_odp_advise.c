@@ -73,8 +73,9 @@
  * -------
  * rxe_odp_prefetch_lock (spinlock)
  *	Guards each ODP MR's list of queued SGEs (odp->prefetch_sges,
- *	odp->nr_prefetch_sges), the MR references of queued requests, and the validation of a request
- *	against rxe_odp_prefetch_cancel_mr() marking an MR invalid.  A leaf:
+ *	odp->nr_prefetch_sges), the MR references of queued requests, and
+ *	the validation of a request against rxe_odp_prefetch_cancel_mr()
+ *	marking an MR invalid.  A leaf:
  *	MR lookups under it are RCU plus a kref, nothing sleeps under it, and
  *	it is never taken with an ODP lock held nor held while mirroring.
  *	Only process context takes it (verbs, dereg, the workqueue).
@@ -137,6 +138,7 @@ static DEFINE_SPINLOCK(rxe_odp_prefetch_lock);
 
 /* One step of a prefetch: what rxe_odp_prefetch_mirror() is asked and did. */
 struct rxe_odp_prefetch_step {
+	struct rxe_odp_mirror mirror;
 	u64 len;
 	u64 perm;
 	bool fault;
@@ -146,12 +148,12 @@ struct rxe_odp_prefetch_step {
 
 /*
  * rxe_odp_prefetch_mirror - the mirror step of a prefetch
+ * @mirror: in a struct rxe_odp_prefetch_step, whose bytes is set to how
+ *	much from @va this step covers (at most RXE_ODP_CHUNK_SIZE, never past
+ *	@end), before to how many of its pages were not mirrored as asked
  * @umem_odp: the umem holding @va, whose range ends at @end
  * @va: user virtual address
  * @end: end of the umem's range
- * @arg: a struct rxe_odp_prefetch_step: bytes is set to how much from @va
- *	this step covers (at most RXE_ODP_CHUNK_SIZE, never past @end), before
- *	to how many of its pages were not mirrored as asked
  *
  * Context: process context, may sleep; no umem_mutex held.  Takes
  * umem_mutex to see what is mirrored already; if that is all, returns
@@ -163,17 +165,19 @@ struct rxe_odp_prefetch_step {
  * Return: 0 with umem_mutex held; -EFAULT if a page cannot be mirrored as
  * asked or the owning process is gone; -EBUSY; -ENOMEM; nothing held.
  */
-static int rxe_odp_prefetch_mirror(struct ib_umem_odp *umem_odp, u64 va,
-				   u64 end, void *arg)
+static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
+				   struct ib_umem_odp *umem_odp, u64 va,
+				   u64 end)
 {
-	struct rxe_odp_prefetch_step *step = arg;
+	struct rxe_odp_prefetch_step *step =
+		container_of(mirror, struct rxe_odp_prefetch_step, mirror);
 	int ret;
 
 	step->bytes = min3(step->len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
 
 	mutex_lock(&umem_odp->umem_mutex);
-	step->before = __rxe_odp_pages_missing(umem_odp, va, step->bytes,
-					       step->perm);
+	step->before =
+		__rxe_odp_pages_missing(umem_odp, va, step->bytes, step->perm);
 	if (!step->before)
 		return 0;
 	mutex_unlock(&umem_odp->umem_mutex);
@@ -207,11 +211,14 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 				 enum ib_uverbs_advise_mr_advice advice)
 {
 	struct rxe_odp_prefetch_step step = {
+		.mirror.fn = rxe_odp_prefetch_mirror,
 		.len = len,
 		.perm = ODP_READ_ALLOWED_BIT,
 		.fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
 	};
 	struct rxe_dev *rxe = to_rdev(mr->ibmr.device);
+	atomic64_t *prefetched =
+		&rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	struct ib_umem_odp *umem_odp;
 	unsigned long after;
@@ -220,8 +227,7 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE)
 		step.perm |= ODP_WRITE_ALLOWED_BIT;
 
-	umem_odp = rxe_odp_mirror_and_lock(odp, va, rxe_odp_prefetch_mirror,
-					   &step);
+	umem_odp = rxe_odp_mirror_and_lock(odp, va, &step.mirror);
 	if (IS_ERR(umem_odp)) {
 		ret = PTR_ERR(umem_odp);
 		/* a NO_FAULT snapshot of a chunk with nothing mapped */
@@ -237,8 +243,7 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	after = __rxe_odp_pages_missing(umem_odp, va, step.bytes, step.perm);
 	rxe_odp_unlock(odp, umem_odp);
 	if (step.before > after)
-		atomic64_add(step.before - after,
-			     &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED]);
+		atomic64_add(step.before - after, prefetched);
 
 	return step.bytes;
 }

@@ -307,8 +307,7 @@ static void rxe_odp_child_free(struct rxe_odp_mr *odp,
  * Return: the child; ERR_PTR(-ENOMEM); ERR_PTR(-EFAULT) if the owning mm
  * is gone; another error of ib_umem_odp_alloc_child().
  */
-static struct rxe_odp_child *rxe_odp_child_alloc(struct rxe_odp_mr *odp,
-						 u64 va)
+static struct rxe_odp_child *rxe_odp_child_alloc(struct rxe_odp_mr *odp, u64 va)
 {
 	struct mem_cgroup *memcg, *old_memcg;
 	struct rxe_odp_child *child;
@@ -365,6 +364,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
 				 struct rxe_odp_child *child)
 {
 	struct rxe_dev *rxe = rxe_odp_dev(odp);
+	atomic64_t *live = &rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN];
 	int err;
 
 	lockdep_assert_held_write(&odp->children_rwsem);
@@ -378,7 +378,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
 	child->umem->private = child;
 	odp->nr_children++;
 	if (odp->implicit) {
-		atomic64_inc(&rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN]);
+		atomic64_inc(live);
 		WRITE_ONCE(child->last_use,
 			   atomic64_inc_return(&odp->lru_clock));
 	}
@@ -390,8 +390,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
  * rxe_odp_child_add_and_lock - mirror through a chunk that has no child
  * @odp: the MR's ODP state, chunked
  * @va: user virtual address inside the MR
- * @mirror: what the caller does with the umem (see rxe_odp_mirror_and_lock())
- * @arg: passed to @mirror
+ * @mirror: what the caller does in the umem (see rxe_odp_mirror_and_lock())
  *
  * A child is made for the chunk and @mirror run on it before anyone can
  * see it; it is published only if @mirror succeeded and left pages
@@ -410,9 +409,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
  */
 static struct ib_umem_odp *
 rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
-			   int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
-					 u64 end, void *arg),
-			   void *arg)
+			   struct rxe_odp_mirror *mirror)
 {
 	unsigned int max = READ_ONCE(rxe_odp_implicit_max_children);
 	struct rxe_odp_child *child;
@@ -424,7 +421,7 @@ rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
 	child = xa_load(&odp->children, rxe_odp_chunk(odp, va, &first, &end));
 	if (child) {
 		umem = child->umem;
-		ret = mirror(umem, va, end, arg);
+		ret = mirror->fn(mirror, umem, va, end);
 		if (ret < 0)
 			goto err_unlock_children;
 		goto out_locked;
@@ -441,7 +438,7 @@ rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
 	}
 	umem = child->umem;
 
-	ret = mirror(umem, va, end, arg);
+	ret = mirror->fn(mirror, umem, va, end);
 	if (ret < 0)
 		goto err_free_child;
 	/* 0 mirrored pages: a NO_FAULT prefetch that found nothing */
@@ -511,10 +508,7 @@ static struct ib_umem_odp *rxe_odp_umem_find_and_lock(struct rxe_odp_mr *odp,
  * rxe_odp_mirror_and_lock - one step of a walk over an MR's range
  * @odp: the MR's ODP state
  * @va: user virtual address inside the MR (rxe_odp_mr_va() checked it)
- * @mirror: mirrors (a prefix of) the range from @va in the umem it is
- *	given, whose range ends at its @end; returns >= 0 with that umem's
- *	umem_mutex held, or an error with nothing held
- * @arg: passed to @mirror
+ * @mirror: what the caller does in the umem (struct rxe_odp_mirror)
  *
  * The one walk of copies, atomics, flushes and prefetches: find the umem
  * that holds @va - making a chunk's child only when @mirror succeeds in it
@@ -527,11 +521,8 @@ static struct ib_umem_odp *rxe_odp_umem_find_and_lock(struct rxe_odp_mr *odp,
  * new child would have had nothing mirrored (it is not kept); the errors
  * of rxe_odp_child_alloc().
  */
-struct ib_umem_odp *
-rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
-			int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
-				      u64 end, void *arg),
-			void *arg)
+struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
+					    struct rxe_odp_mirror *mirror)
 {
 	struct ib_umem_odp *umem_odp;
 	u64 end;
@@ -539,9 +530,9 @@ rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
 
 	umem_odp = rxe_odp_umem_find_and_lock(odp, va, &end);
 	if (IS_ERR(umem_odp))
-		return rxe_odp_child_add_and_lock(odp, va, mirror, arg);
+		return rxe_odp_child_add_and_lock(odp, va, mirror);
 
-	ret = mirror(umem_odp, va, end, arg);
+	ret = mirror->fn(mirror, umem_odp, va, end);
 	if (ret < 0) {
 		rxe_odp_umem_unlock(odp);
 		return ERR_PTR(ret);

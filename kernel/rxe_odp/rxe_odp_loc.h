@@ -101,6 +101,20 @@ static inline struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
 	return to_ib_umem_odp(mr->umem)->private;
 }
 
+/**
+ * struct rxe_odp_mirror - what a walk over an MR does in each umem
+ * @fn: mirrors (a prefix of) the range from @va in @umem_odp, whose range
+ *	ends at @end; returns >= 0 with @umem_odp's umem_mutex held, or an
+ *	error with nothing held.  Embedded in the caller's own state, which
+ *	@fn reaches with container_of().
+ *
+ * See rxe_odp_mirror_and_lock().
+ */
+struct rxe_odp_mirror {
+	int (*fn)(struct rxe_odp_mirror *mirror, struct ib_umem_odp *umem_odp,
+		  u64 va, u64 end);
+};
+
 /* rxe_odp.c */
 u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
 int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va);
@@ -163,11 +177,8 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);
 /* rxe_odp_implicit.c */
 void rxe_odp_children_init(struct rxe_odp_mr *odp);
 void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
-struct ib_umem_odp *
-rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
-			int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
-				      u64 end, void *arg),
-			void *arg);
+struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
+					    struct rxe_odp_mirror *mirror);
 void rxe_odp_umem_unlock(struct rxe_odp_mr *odp);
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
