@@ -155,7 +155,7 @@ TEST_F(hostile, receive_buffer_wrapping_past_2_64_is_local_protection_error)
 				   self->mr->lkey, 7));
 	ASSERT_EQ(0, odp_post_send(self->rc.a, self->l, ODP_MSG_LEN, self->lmr->lkey, 8));
 	ASSERT_EQ(0, odp_poll(self->rc.cq_b, &wc, odp_timeout_ms()));
-	EXPECT_EQ(IBV_WC_LOC_PROT_ERR, wc.status);
+	EXPECT_EQ(IBV_WC_LOC_PROT_ERR, (int)wc.status);
 	EXPECT_NE(IBV_WC_SUCCESS, odp_wait_status(self->rc.cq_a));
 	EXPECT_TRUE(untouched(self));
 	after_error(_metadata, self);
