@@ -460,11 +460,10 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 
 		/* 2. Fault; on success umem_mutex is held again. */
 		ret = rxe_odp_fault_and_lock(umem_odp, va, len, perm);
-		if (ret < 0) {
-			if (ret == -EBUSY || ret == -EAGAIN)
-				continue;
+		if (ret == -EBUSY)
+			continue;
+		if (ret < 0)
 			break;
-		}
 
 		/*
 		 * 3. Mapped under this very hold of umem_mutex: no
@@ -477,10 +476,8 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 		ret = -EBUSY;
 	}
 
-	if (ret == -ENOMEM)
+	if (ret == -ENOMEM || ret == -EBUSY)
 		return ret;
-	if (ret == -EBUSY || ret == -EAGAIN)
-		return -EBUSY;
 
 	/* -EFAULT, -EPERM (read-only VMA), -EINVAL (owner gone, page size) */
 	return -EFAULT;
