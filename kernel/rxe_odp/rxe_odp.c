@@ -124,10 +124,12 @@ MODULE_VERSION(RXE_ODP_VERSION "-odp");
  * @access: IB_ACCESS_* flags
  *
  * An implicit MR (@start 0, @length U64_MAX) covers the address space at
- * iova == address, so it must have @iova 0; an explicit MR's user range
- * and iova range must both end below 2^64 (rxe_odp_mr_va() relies on it).
- * Non-ODP MRs are rxe's and not checked here.
- * Context: reg_user_mr verb.
+ * iova == address, so it must have @iova 0.  An explicit MR's user range
+ * must lie in the caller's user address space, where alone a page can ever
+ * be mirrored, and its iova range must end below 2^64: rxe_odp_mr_va() and
+ * the window arithmetic of rxe_odp_fault_around.c rely on both.  Non-ODP
+ * MRs are rxe's and not checked here.
+ * Context: reg_user_mr verb, in the registering process.
  * Return: 0, or -EINVAL.
  */
 int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
@@ -139,7 +141,8 @@ int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
 	if (!start && length == U64_MAX)
 		return iova ? -EINVAL : 0;
 	if (!length || check_add_overflow(start, length, &end) ||
-	    end > U64_MAX - PAGE_SIZE || check_add_overflow(iova, length, &end))
+	    end > current->mm->task_size ||
+	    check_add_overflow(iova, length, &end))
 		return -EINVAL;
 
 	return 0;
@@ -187,30 +190,23 @@ static const struct mmu_interval_notifier_ops rxe_odp_mn_ops = {
  *
  * A HUGETLB MR gets one ib_umem_odp over the whole range now (children are
  * PAGE_SIZE only); any other MR an implicit umem, an anchor with no lists
- * and no notifier, whose children are made on first access.
+ * and no notifier, whose children are made on first access.  The range was
+ * checked by rxe_odp_check_reg() (patch 0001).
  * Context: process context (reg_user_mr verb).
- * Return: the umem or ERR_PTR(): -EINVAL (empty range, or an implicit
- * HUGETLB MR), -EOVERFLOW, and the errors of ib_umem_odp_get() /
- * ib_umem_odp_alloc_implicit().
+ * Return: the umem or ERR_PTR(): -EINVAL (an implicit HUGETLB MR), and the
+ * errors of ib_umem_odp_get() / ib_umem_odp_alloc_implicit().
  */
 static struct ib_umem_odp *rxe_odp_root_get(struct rxe_dev *rxe, u64 start,
 					    u64 length, int access,
 					    bool implicit)
 {
 	struct ib_umem_odp *root;
-	u64 end;
 
 	if (implicit && (access & IB_ACCESS_HUGETLB))
 		return ERR_PTR(-EINVAL);
 	if (access & IB_ACCESS_HUGETLB)
 		return ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 				       &rxe_odp_mn_ops);
-
-	if (!length)
-		return ERR_PTR(-EINVAL);
-	if (!implicit && (check_add_overflow(start, length, &end) ||
-			  end > U64_MAX - PAGE_SIZE))
-		return ERR_PTR(-EOVERFLOW);
 
 	root = ib_umem_odp_alloc_implicit(&rxe->ib_dev, access);
 	if (IS_ERR(root))
@@ -240,7 +236,7 @@ static struct ib_umem_odp *rxe_odp_root_get(struct rxe_dev *rxe, u64 start,
  *
  * Context: process context (reg_user_mr verb).  No lock held or taken.
  * Return: 0; -EOPNOTSUPP for a device without virtual DMA; -ENOMEM;
- * -EINVAL; -EOVERFLOW; the errors of ib_umem_odp_get() and
+ * -EINVAL; the errors of ib_umem_odp_get() and
  * ib_umem_odp_alloc_implicit().
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,

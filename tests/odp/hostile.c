@@ -214,6 +214,22 @@ TEST_F(hostile, reg_iova_range_wrapping_past_2_64_is_einval)
 	ibv_dereg_mr(mr);
 }
 
+/* No page above the user address space can ever be mirrored: refused. */
+TEST_F(hostile, reg_range_outside_user_space_is_einval)
+{
+	struct ibv_mr *mr;
+
+	if (odp_force_pinned())
+		SKIP(return, "the refusal is ODP's");
+	errno = 0;
+	mr = ibv_reg_mr(self->dev.pd, (void *)(uintptr_t)0xffff900000000000ull, 2 * ODP_PAGE,
+			ODP_ACCESS_ALL | IBV_ACCESS_ON_DEMAND);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EINVAL, errno);
+	if (mr)
+		ibv_dereg_mr(mr);
+}
+
 /* Implicit ODP maps iova to address one to one: another iova is refused. */
 TEST_F(hostile, reg_implicit_with_nonzero_iova_is_einval)
 {
