@@ -35,8 +35,12 @@
  * byte around it and every source byte unchanged; some: it MUST fail with
  * one of the statuses those causes give (rxe and the verbs spec: remote
  * key, range, access or unmirrorable remote page -> IBV_WC_REM_ACCESS_ERR
- * at the requester; local SGE -> IBV_WC_LOC_PROT_ERR; RC receive buffer ->
- * IBV_WC_REM_OP_ERR at the sender and LOC_PROT_ERR at the receiver; too
+ * at the requester; local SGE outside an ODP MR or on memory ODP cannot
+ * mirror -> IBV_WC_LOC_PROT_ERR, a local key that fails lookup or a pinned
+ * MR's range -> stock rxe's IBV_WC_LOC_QP_OP_ERR (6.12 reports it as a
+ * flush) for a source, LOC_PROT_ERR for a read or atomic sink; RC receive
+ * buffer -> IBV_WC_REM_OP_ERR at the sender and LOC_PROT_ERR (ODP) or
+ * LOC_QP_OP_ERR (stock) at the receiver; too
  * long -> IBV_WC_REM_INV_REQ_ERR; misaligned atomic -> refused by
  * post_send or IBV_WC_REM_INV_REQ_ERR; prefetch: the errno of the first
  * bad SGE), and each destination byte must be either what it was or what
@@ -70,10 +74,10 @@
 #define CHILD (64 * MIB) /* the ODP children of our MRs */
 #define AREA 0x200000000000ull
 #define GUARD (512 * KIB)
-#define WIN (128 * KIB) /* draws stay within WIN of a point */
-#define MAX_LEN (64 * KIB) /* of one SGE or range */
+#define WIN (128 * KIB)	       /* draws stay within WIN of a point */
+#define MAX_LEN (64 * KIB)     /* of one SGE or range */
 #define SPAN_MAX (2 * MAX_LEN) /* of two SGEs */
-#define GB 256 /* guard bytes checked around each destination */
+#define GB 256		       /* guard bytes checked around each destination */
 #define GRH 40
 #define MAX_SPAN 8
 #define MAX_VIOL_LOG 40
@@ -135,9 +139,9 @@ static long violations;
 static int timeouts;
 
 enum kind { K_WRITE, K_READ, K_SEND, K_UD, K_CAS, K_FADD, K_AWRITE, K_FLUSH, K_PREFETCH, NKIND };
-static const char *const kind_name[NKIND] = { "rdma_write", "rdma_read",    "rc_send",
-					      "ud_send",    "cmp_swap",     "fetch_add",
-					      "atomic_write", "flush",	    "prefetch" };
+static const char *const kind_name[NKIND] = { "rdma_write",   "rdma_read", "rc_send",
+					      "ud_send",      "cmp_swap",  "fetch_add",
+					      "atomic_write", "flush",	   "prefetch" };
 static struct {
 	long ran, ok, failed, raced_ok, raced_failed, viol;
 } cnt[NKIND];
@@ -145,8 +149,16 @@ static struct {
 	long wrap, absurd, zero_len, stale, foreign, random_key, implicit_key, other_key, multi_sge;
 	long clashes, page_changes, reregs, rc_recreated, ud_recreated, canaries;
 } cls;
-enum mm_act { MM_UNMAP_MAP, MM_MAP_OVER, MM_PROT_NONE, MM_PROT_RO, MM_DONTNEED, MM_MREMAP, MM_FORK,
-	      NMM };
+enum mm_act {
+	MM_UNMAP_MAP,
+	MM_MAP_OVER,
+	MM_PROT_NONE,
+	MM_PROT_RO,
+	MM_DONTNEED,
+	MM_MREMAP,
+	MM_FORK,
+	NMM
+};
 static const char *const mm_name[NMM] = { "munmap+mmap", "mmap-fixed", "mprotect-none",
 					  "mprotect-ro", "dontneed",   "mremap",
 					  "fork" };
@@ -336,9 +348,9 @@ struct op {
 #define ST_POSTFAIL (1u << 30)
 #define RCV_NONE (1u << 31)
 struct expect {
-	uint32_t req; /* requester completion statuses, ST_POSTFAIL */
-	uint32_t rcv; /* receiver statuses, RCV_NONE */
-	uint32_t perr; /* prefetch: bit e for errno e (<32), bit 0 success */
+	uint32_t req;	/* requester completion statuses, ST_POSTFAIL */
+	uint32_t rcv;	/* receiver statuses, RCV_NONE */
+	uint32_t perr;	/* prefetch: bit e for errno e (<32), bit 0 success */
 	bool untouched; /* a failure leaves the destination as it was */
 };
 
@@ -353,12 +365,15 @@ static uint32_t sges_total(const struct sge_d *s, int n)
 }
 
 /*
- * The first n bytes of an SGE list are reachable with access acc (write:
- * into memory): as copy_data() walks it, an SGE is looked up only when a
- * byte lands in it, and only the bytes that land are range-checked.
+ * Whether the first n bytes of an SGE list are reachable with access acc
+ * (write: into memory): as copy_data() walks it, an SGE is looked up only
+ * when a byte lands in it, and only the bytes that land are range-checked.
+ * LOCAL_OK, or how it fails: LOCAL_ODP when ODP refuses the range or the
+ * memory of an ODP MR (a local protection error), LOCAL_STOCK when stock
+ * rxe does (a key that fails lookup, or a pinned MR's range): its statuses.
  */
-static bool sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write,
-		    unsigned int rm)
+enum { LOCAL_OK, LOCAL_ODP, LOCAL_STOCK };
+static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write, unsigned int rm)
 {
 	int i;
 
@@ -370,14 +385,38 @@ static bool sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool wri
 			continue;
 		m = resolve(s[i].key, false);
 		if (!m || m->foreign || (m->access & acc) != acc)
-			return false;
+			return LOCAL_STOCK;
 		if (!range_ok(m, s[i].addr, take))
-			return false;
+			return m->odp ? LOCAL_ODP : LOCAL_STOCK;
 		if (m->odp && !mem_ok(s[i].addr, take, write, rm))
-			return false;
+			return LOCAL_ODP;
 		n -= take;
 	}
-	return true;
+	return LOCAL_OK;
+}
+
+/*
+ * Requester statuses of a local source that fails: ODP's local protection
+ * error, or stock rxe's local QP operation error, which 6.12 reports as a
+ * flush of the failed WQE.
+ */
+static uint32_t source_err(int l)
+{
+	if (l == LOCAL_ODP)
+		return ST(IBV_WC_LOC_PROT_ERR);
+	if (l == LOCAL_STOCK)
+		return ST(IBV_WC_LOC_QP_OP_ERR) | ST(IBV_WC_WR_FLUSH_ERR);
+	return 0;
+}
+
+/* Receiver statuses of a receive buffer that fails (malformed WQE if stock). */
+static uint32_t recv_err(int l)
+{
+	if (l == LOCAL_ODP)
+		return ST(IBV_WC_LOC_PROT_ERR);
+	if (l == LOCAL_STOCK)
+		return ST(IBV_WC_LOC_QP_OP_ERR);
+	return 0;
 }
 
 /* The remote range: 0 ok, 1 bad memory, 2 bad key/range/access (nothing may land). */
@@ -401,19 +440,24 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 {
 	struct expect e = { 0 };
 	uint32_t tot = sges_total(o->l, o->nl);
-	int rr;
+	int rr, l;
 
 	switch (o->kind) {
 	case K_WRITE:
 	case K_READ: {
 		bool wr = o->kind == K_WRITE;
 
-		if (!sges_ok(o->l, o->nl, tot, wr ? 0 : IBV_ACCESS_LOCAL_WRITE, !wr, rm))
+		l = sges_ok(o->l, o->nl, tot, wr ? 0 : IBV_ACCESS_LOCAL_WRITE, !wr, rm);
+		/* a read's sink is written by the completer: stock says LOC_PROT too */
+		if (wr)
+			e.req |= source_err(l);
+		else if (l != LOCAL_OK)
 			e.req |= ST(IBV_WC_LOC_PROT_ERR);
 		/* C9-88: a zero-length RDMA read or write checks no rkey */
-		rr = o->r.len ? remote_ok(&o->r, wr ? IBV_ACCESS_REMOTE_WRITE : IBV_ACCESS_REMOTE_READ,
-					  wr, true, true, rm) :
-				0;
+		rr = o->r.len ? remote_ok(&o->r,
+					  wr ? IBV_ACCESS_REMOTE_WRITE : IBV_ACCESS_REMOTE_READ, wr,
+					  true, true, rm)
+			      : 0;
 		if (rr)
 			e.req |= ST(IBV_WC_REM_ACCESS_ERR);
 		e.untouched = rr == 2;
@@ -422,12 +466,11 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 	case K_SEND: {
 		uint32_t rl = sges_total(o->rcv, o->nrcv);
 
-		if (!sges_ok(o->l, o->nl, tot, 0, false, rm))
-			e.req |= ST(IBV_WC_LOC_PROT_ERR);
-		if (!sges_ok(o->rcv, o->nrcv, tot < rl ? tot : rl, IBV_ACCESS_LOCAL_WRITE, true,
-			     rm)) {
+		e.req |= source_err(sges_ok(o->l, o->nl, tot, 0, false, rm));
+		l = sges_ok(o->rcv, o->nrcv, tot < rl ? tot : rl, IBV_ACCESS_LOCAL_WRITE, true, rm);
+		if (l != LOCAL_OK) {
 			e.req |= ST(IBV_WC_REM_OP_ERR);
-			e.rcv |= ST(IBV_WC_LOC_PROT_ERR);
+			e.rcv |= recv_err(l);
 		}
 		/*
 		 * Too long: the spec wants an invalid request NAK and a local
@@ -451,16 +494,17 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 			e.rcv = RCV_NONE;
 			break;
 		}
-		if (!sges_ok(o->l, o->nl, tot, 0, false, rm)) {
-			e.req |= ST(IBV_WC_LOC_PROT_ERR);
+		l = sges_ok(o->l, o->nl, tot, 0, false, rm);
+		if (l != LOCAL_OK) {
+			e.req |= source_err(l);
 			e.rcv = RCV_NONE;
 			break;
 		}
 		/* a datagram that does not fit is dropped (no SRQ: class D) */
 		if (tot + GRH > o->rcv[0].len)
 			e.rcv = RCV_NONE;
-		else if (!sges_ok(o->rcv, 1, tot + GRH, IBV_ACCESS_LOCAL_WRITE, true, rm))
-			e.rcv = ST(IBV_WC_LOC_PROT_ERR);
+		else if ((l = sges_ok(o->rcv, 1, tot + GRH, IBV_ACCESS_LOCAL_WRITE, true, rm)))
+			e.rcv = recv_err(l);
 		else
 			e.rcv = ST(IBV_WC_SUCCESS);
 		break;
@@ -471,7 +515,8 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 			e.req |= ST(IBV_WC_REM_ACCESS_ERR);
 		if (o->r.addr & 7)
 			e.req |= ST(IBV_WC_REM_INV_REQ_ERR) | ST_POSTFAIL;
-		if (!sges_ok(o->l, o->nl, 8, IBV_ACCESS_LOCAL_WRITE, true, rm))
+		/* the completer writes the old value: any failure is LOC_PROT */
+		if (sges_ok(o->l, o->nl, 8, IBV_ACCESS_LOCAL_WRITE, true, rm))
 			e.req |= ST(IBV_WC_LOC_PROT_ERR);
 		e.untouched = rr == 2;
 		break;
@@ -778,8 +823,8 @@ static void canary_rc(void)
 	lock_all();
 	odp_fill(src, 333, 0xca1a, 0);
 	memset(dst, 0, 333);
-	if (odp_post_rdma(rc.a, IBV_WR_RDMA_WRITE, src, 333, mrs[M_PIN].mr->lkey,
-			  (uintptr_t)dst, mrs[M_PIN].mr->rkey, 0xca1a) ||
+	if (odp_post_rdma(rc.a, IBV_WR_RDMA_WRITE, src, 333, mrs[M_PIN].mr->lkey, (uintptr_t)dst,
+			  mrs[M_PIN].mr->rkey, 0xca1a) ||
 	    wait_wc(rc.cq_a, &wc) || wc.status != IBV_WC_SUCCESS ||
 	    odp_check(dst, 333, 0xca1a, 0, "canary") >= 0)
 		violation("a fresh RC pair does not work");
@@ -1044,8 +1089,8 @@ static void draw_op(struct rng *g, struct op *o, enum kind k)
 		o->nl = draw_sges(g, o->l, len, 2);
 		len = sges_total(o->l, o->nl);
 		{
-			uint32_t rl = chance(g, 8) && len ? len - 1 - (uint32_t)below(g, len) :
-							    len + (uint32_t)below(g, 300);
+			uint32_t rl = chance(g, 8) && len ? len - 1 - (uint32_t)below(g, len)
+							  : len + (uint32_t)below(g, 300);
 
 			if (rl > MAX_LEN)
 				rl = MAX_LEN;
@@ -1053,8 +1098,8 @@ static void draw_op(struct rng *g, struct op *o, enum kind k)
 		}
 		break;
 	case K_UD:
-		len = chance(g, 80) ? (uint32_t)below(g, (uint64_t)mtu + 1) :
-				      (uint32_t)mtu + 1 + (uint32_t)below(g, 300);
+		len = chance(g, 80) ? (uint32_t)below(g, (uint64_t)mtu + 1)
+				    : (uint32_t)mtu + 1 + (uint32_t)below(g, 300);
 		o->nl = draw_sges(g, o->l, len, 2);
 		len = sges_total(o->l, o->nl);
 		o->nrcv = 1;
@@ -1409,9 +1454,10 @@ static bool run_op(struct rng *g, struct op *o)
 	case K_READ:
 	case K_CAS:
 	case K_FADD: {
-		static const enum ibv_wr_opcode opc[] = { IBV_WR_RDMA_WRITE, IBV_WR_RDMA_READ, 0,
-							  0, IBV_WR_ATOMIC_CMP_AND_SWP,
-							  IBV_WR_ATOMIC_FETCH_AND_ADD };
+		static const enum ibv_wr_opcode opc[] = {
+			IBV_WR_RDMA_WRITE,	   IBV_WR_RDMA_READ,	       0, 0,
+			IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WR_ATOMIC_FETCH_AND_ADD
+		};
 
 		if (post_wr(o, rc.a, opc[o->kind]))
 			req_st = 30;
@@ -1462,7 +1508,8 @@ static bool run_op(struct rng *g, struct op *o)
 		} else {
 			req_st = wc.status;
 			/* a datagram that arrives does so at once; wait longer when one must */
-			if (!quiet_poll(ud.cq_b, &wc, (e0.rcv & RCV_NONE) ? 30 : odp_timeout_ms())) {
+			if (!quiet_poll(ud.cq_b, &wc,
+					(e0.rcv & RCV_NONE) ? 30 : odp_timeout_ms())) {
 				rcv_st = wc.status;
 				rcv_len = wc.byte_len;
 			}
@@ -1549,8 +1596,8 @@ static bool run_op(struct rng *g, struct op *o)
 		struct span *s = &spans[i];
 		bool z = s->r && (zapped & (1u << (s->r - reg)));
 
-		if (span_check(s, out, e.untouched, z, zapped != 0, s->dst ? "destination" : "source",
-			       o))
+		if (span_check(s, out, e.untouched, z, zapped != 0,
+			       s->dst ? "destination" : "source", o))
 			ok = false;
 	}
 	unlock_all();
@@ -1714,8 +1761,8 @@ static int mm_change(struct rng *g, struct region *r, int act, uint64_t va, uint
 		/* map it back */
 		__attribute__((fallthrough));
 	case MM_MAP_OVER:
-		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			 0) == MAP_FAILED)
+		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) == MAP_FAILED)
 			ret = -1;
 		reapply(r, va, len);
 		break;
@@ -1799,8 +1846,8 @@ static void *mm_thread(void *arg)
 			act = r->pinned ? MM_PROT_RO : MM_DONTNEED;
 		r->log[r->gen % LOG_LEN].va = va;
 		r->log[r->gen % LOG_LEN].len = len;
-		r->log[r->gen % LOG_LEN].zap = act == MM_UNMAP_MAP || act == MM_MAP_OVER ||
-					       act == MM_DONTNEED;
+		r->log[r->gen % LOG_LEN].zap =
+			act == MM_UNMAP_MAP || act == MM_MAP_OVER || act == MM_DONTNEED;
 		r->gen++;
 		if (mm_change(&g, r, act, va, len))
 			mm_err[act]++;
@@ -1890,31 +1937,20 @@ static int setup(struct rng *g)
 		 0) == MAP_FAILED)
 		return -1;
 
-	mrs[M_E] = (struct fmr){ "e", NULL, ODP_ACCESS_ALL, true, false, false, e->start + 1000,
-				 e->start + e->len - 777 };
+	mrs[M_E] = (struct fmr){ "e",	NULL,  ODP_ACCESS_ALL,	true,
+				 false, false, e->start + 1000, e->start + e->len - 777 };
 	if (have_flush)
 		mrs[M_E].access |= IBV_ACCESS_FLUSH_GLOBAL;
-	mrs[M_ERO] = (struct fmr){ "ero",	       NULL,	 IBV_ACCESS_REMOTE_READ, true, false,
-				   false,	       e->start, e->start + e->len };
+	mrs[M_ERO] = (struct fmr){ "ero", NULL,	    IBV_ACCESS_REMOTE_READ, true, false,
+				   false, e->start, e->start + e->len };
 	mrs[M_IMP] = (struct fmr){ "imp", NULL, ODP_ACCESS_ALL, true, true, false, 0, UINT64_MAX };
-	mrs[M_PIN] = (struct fmr){ "pin",
-				   NULL,
-				   ODP_ACCESS_ALL,
-				   false,
-				   false,
-				   false,
-				   reg[R_P].start,
-				   reg[R_P].start + reg[R_P].len };
-	mrs[M_GHOST] = (struct fmr){ "ghost",
-				     NULL,
-				     ODP_ACCESS_ALL,
-				     true,
-				     false,
-				     false,
-				     reg[R_G].start,
-				     reg[R_G].start + reg[R_G].len };
-	mrs[M_FOREIGN] = (struct fmr){ "foreign", NULL,	    ODP_ACCESS_ALL,	     true, false,
-				       true,	  e->start, e->start + e->len };
+	mrs[M_PIN] = (struct fmr){ "pin", NULL,	 ODP_ACCESS_ALL, false,
+				   false, false, reg[R_P].start, reg[R_P].start + reg[R_P].len };
+	mrs[M_GHOST] =
+		(struct fmr){ "ghost", NULL,  ODP_ACCESS_ALL, true,
+			      false,   false, reg[R_G].start, reg[R_G].start + reg[R_G].len };
+	mrs[M_FOREIGN] = (struct fmr){ "foreign", NULL, ODP_ACCESS_ALL, true,
+				       false,	  true, e->start,	e->start + e->len };
 	for (int i = 0; i < NMR; i++)
 		if (!reg_one(&mrs[i]))
 			return -1;
@@ -1932,8 +1968,8 @@ static int setup(struct rng *g)
 
 	/* G: mirrored once through its MR, then its memory replaced by PROT_NONE */
 	if (odp_rdma_sync(&rc, IBV_WR_RDMA_WRITE, (void *)(uintptr_t)reg[R_P].start, 8 * KIB,
-			  mrs[M_PIN].mr->lkey, reg[R_G].start, mrs[M_GHOST].mr->rkey) !=
-	    IBV_WC_SUCCESS)
+			  mrs[M_PIN].mr->lkey, reg[R_G].start,
+			  mrs[M_GHOST].mr->rkey) != IBV_WC_SUCCESS)
 		return -1;
 	if (mmap((void *)(uintptr_t)reg[R_G].start, reg[R_G].len, PROT_NONE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
@@ -1942,7 +1978,8 @@ static int setup(struct rng *g)
 
 	/* prefetch is there when a good one works */
 	{
-		struct ibv_sge sg = { .addr = e->start + 4096, .length = 4096,
+		struct ibv_sge sg = { .addr = e->start + 4096,
+				      .length = 4096,
 				      .lkey = mrs[M_E].mr->lkey };
 		int r = ibv_advise_mr(dev.pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
 				      IBV_ADVISE_MR_FLAG_FLUSH, &sg, 1);
@@ -1964,8 +2001,7 @@ static void report(double secs)
 	       "raced-fl", "viol");
 	for (k = 0; k < NKIND; k++) {
 		printf("# %-13s %8ld %8ld %8ld %8ld %8ld %6ld\n", kind_name[k], cnt[k].ran,
-		       cnt[k].ok, cnt[k].failed, cnt[k].raced_ok, cnt[k].raced_failed,
-		       cnt[k].viol);
+		       cnt[k].ok, cnt[k].failed, cnt[k].raced_ok, cnt[k].raced_failed, cnt[k].viol);
 		tot += cnt[k].ran;
 		ok += cnt[k].ok;
 		fail += cnt[k].failed;
@@ -1979,9 +2015,11 @@ static void report(double secs)
 	       "multi-SGE %ld\n",
 	       cls.wrap, cls.absurd, cls.zero_len, cls.stale, cls.foreign, cls.random_key,
 	       cls.implicit_key, cls.other_key, cls.multi_sge);
-	printf("# redrawn (spans clashed) %ld, model page changes %ld, re-registrations %ld, QP pairs recreated rc %ld ud %ld "
+	printf("# redrawn (spans clashed) %ld, model page changes %ld, re-registrations %ld, QP "
+	       "pairs recreated rc %ld ud %ld "
 	       "(canaries %ld)\n",
-	       cls.clashes, cls.page_changes, cls.reregs, cls.rc_recreated, cls.ud_recreated, cls.canaries);
+	       cls.clashes, cls.page_changes, cls.reregs, cls.rc_recreated, cls.ud_recreated,
+	       cls.canaries);
 	printf("# mm thread:");
 	for (k = 0; k < NMM; k++)
 		printf(" %s %ld", mm_name[k], mm_cnt[k]);
@@ -2019,16 +2057,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = { { "seed", 1, NULL, 's' },
-					     { "ops", 1, NULL, 'n' },
-					     { "seconds", 1, NULL, 't' },
-					     { "no-wrap", 0, NULL, 'W' },
-					     { "no-mm", 0, NULL, 'M' },
-					     { "mm-interval", 1, NULL, 'i' },
-					     { "trace", 1, NULL, 'T' },
-					     { "verbose", 0, NULL, 'v' },
-					     { "help", 0, NULL, 'h' },
-					     { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "seed", 1, NULL, 's' },    { "ops", 1, NULL, 'n' },
+		{ "seconds", 1, NULL, 't' }, { "no-wrap", 0, NULL, 'W' },
+		{ "no-mm", 0, NULL, 'M' },   { "mm-interval", 1, NULL, 'i' },
+		{ "trace", 1, NULL, 'T' },   { "verbose", 0, NULL, 'v' },
+		{ "help", 0, NULL, 'h' },    { NULL, 0, NULL, 0 }
+	};
 	static const unsigned int kw[NKIND] = { 20, 15, 12, 8, 8, 8, 5, 4, 12 };
 	unsigned int w[NKIND];
 	bool seeded = false;
