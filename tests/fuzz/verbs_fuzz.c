@@ -397,25 +397,27 @@ static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool writ
 
 /*
  * Requester statuses of a local source that fails: ODP's local protection
- * error, or stock rxe's local QP operation error, which 6.12 reports as a
- * flush of the failed WQE.
+ * error; stock rxe's local QP operation error (which 6.12 reports as a
+ * flush of the failed WQE), or, for a pinned range that wraps past 2^64
+ * (its mr_check_range() lets it through, the page lookup fails), a local
+ * protection error.
  */
 static uint32_t source_err(int l)
 {
 	if (l == LOCAL_ODP)
 		return ST(IBV_WC_LOC_PROT_ERR);
 	if (l == LOCAL_STOCK)
-		return ST(IBV_WC_LOC_QP_OP_ERR) | ST(IBV_WC_WR_FLUSH_ERR);
+		return ST(IBV_WC_LOC_QP_OP_ERR) | ST(IBV_WC_WR_FLUSH_ERR) | ST(IBV_WC_LOC_PROT_ERR);
 	return 0;
 }
 
-/* Receiver statuses of a receive buffer that fails (malformed WQE if stock). */
+/* Receiver statuses of a receive buffer that fails (stock: as above). */
 static uint32_t recv_err(int l)
 {
 	if (l == LOCAL_ODP)
 		return ST(IBV_WC_LOC_PROT_ERR);
 	if (l == LOCAL_STOCK)
-		return ST(IBV_WC_LOC_QP_OP_ERR);
+		return ST(IBV_WC_LOC_QP_OP_ERR) | ST(IBV_WC_LOC_PROT_ERR);
 	return 0;
 }
 
