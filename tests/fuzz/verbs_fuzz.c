@@ -1881,7 +1881,10 @@ static int setup(struct rng *g)
 	if (map_region(&reg[R_P], "P", AREA + 0x80000000ull + 64 * KIB, 256 * KIB))
 		return -1;
 	reg[R_P].pinned = true;
+	/* P's draws are mostly inside it: its pinned MR is the good peer of most operations */
+	add_pt(&reg[R_P], reg[R_P].start + 64 * KIB);
 	add_pt(&reg[R_P], reg[R_P].start + 128 * KIB);
+	add_pt(&reg[R_P], reg[R_P].start + 192 * KIB);
 	if (map_region(&reg[R_G], "G", AREA + 0xc0000000ull, 64 * KIB))
 		return -1;
 	tmp_area = AREA + 0x100000000ull;
