@@ -70,10 +70,10 @@
 #define CHILD (64 * MIB) /* the ODP children of our MRs */
 #define AREA 0x200000000000ull
 #define GUARD (512 * KIB)
-#define WIN (128 * KIB) /* draws stay within WIN of a point */
-#define MAX_LEN (64 * KIB) /* of one SGE or range */
+#define WIN (128 * KIB)	       /* draws stay within WIN of a point */
+#define MAX_LEN (64 * KIB)     /* of one SGE or range */
 #define SPAN_MAX (2 * MAX_LEN) /* of two SGEs */
-#define GB 256 /* guard bytes checked around each destination */
+#define GB 256		       /* guard bytes checked around each destination */
 #define GRH 40
 #define MAX_SPAN 8
 #define MAX_VIOL_LOG 40
@@ -135,18 +135,26 @@ static long violations;
 static int timeouts;
 
 enum kind { K_WRITE, K_READ, K_SEND, K_UD, K_CAS, K_FADD, K_AWRITE, K_FLUSH, K_PREFETCH, NKIND };
-static const char *const kind_name[NKIND] = { "rdma_write", "rdma_read",    "rc_send",
-					      "ud_send",    "cmp_swap",     "fetch_add",
-					      "atomic_write", "flush",	    "prefetch" };
+static const char *const kind_name[NKIND] = { "rdma_write",   "rdma_read", "rc_send",
+					      "ud_send",      "cmp_swap",  "fetch_add",
+					      "atomic_write", "flush",	   "prefetch" };
 static struct {
 	long ran, ok, failed, raced_ok, raced_failed, viol;
 } cnt[NKIND];
 static struct {
 	long wrap, absurd, zero_len, stale, foreign, random_key, implicit_key, other_key, multi_sge;
-	long clashes, page_changes, reregs, rc_recreated, ud_recreated, canaries;
+	long clashes, page_changes, reregs, rc_recreated, ud_recreated, canaries, iova_wrap_regs;
 } cls;
-enum mm_act { MM_UNMAP_MAP, MM_MAP_OVER, MM_PROT_NONE, MM_PROT_RO, MM_DONTNEED, MM_MREMAP, MM_FORK,
-	      NMM };
+enum mm_act {
+	MM_UNMAP_MAP,
+	MM_MAP_OVER,
+	MM_PROT_NONE,
+	MM_PROT_RO,
+	MM_DONTNEED,
+	MM_MREMAP,
+	MM_FORK,
+	NMM
+};
 static const char *const mm_name[NMM] = { "munmap+mmap", "mmap-fixed", "mprotect-none",
 					  "mprotect-ro", "dontneed",   "mremap",
 					  "fork" };
@@ -336,9 +344,9 @@ struct op {
 #define ST_POSTFAIL (1u << 30)
 #define RCV_NONE (1u << 31)
 struct expect {
-	uint32_t req; /* requester completion statuses, ST_POSTFAIL */
-	uint32_t rcv; /* receiver statuses, RCV_NONE */
-	uint32_t perr; /* prefetch: bit e for errno e (<32), bit 0 success */
+	uint32_t req;	/* requester completion statuses, ST_POSTFAIL */
+	uint32_t rcv;	/* receiver statuses, RCV_NONE */
+	uint32_t perr;	/* prefetch: bit e for errno e (<32), bit 0 success */
 	bool untouched; /* a failure leaves the destination as it was */
 };
 
@@ -357,8 +365,7 @@ static uint32_t sges_total(const struct sge_d *s, int n)
  * into memory): as copy_data() walks it, an SGE is looked up only when a
  * byte lands in it, and only the bytes that land are range-checked.
  */
-static bool sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write,
-		    unsigned int rm)
+static bool sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write, unsigned int rm)
 {
 	int i;
 
@@ -411,9 +418,10 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 		if (!sges_ok(o->l, o->nl, tot, wr ? 0 : IBV_ACCESS_LOCAL_WRITE, !wr, rm))
 			e.req |= ST(IBV_WC_LOC_PROT_ERR);
 		/* C9-88: a zero-length RDMA read or write checks no rkey */
-		rr = o->r.len ? remote_ok(&o->r, wr ? IBV_ACCESS_REMOTE_WRITE : IBV_ACCESS_REMOTE_READ,
-					  wr, true, true, rm) :
-				0;
+		rr = o->r.len ? remote_ok(&o->r,
+					  wr ? IBV_ACCESS_REMOTE_WRITE : IBV_ACCESS_REMOTE_READ, wr,
+					  true, true, rm)
+			      : 0;
 		if (rr)
 			e.req |= ST(IBV_WC_REM_ACCESS_ERR);
 		e.untouched = rr == 2;
@@ -778,8 +786,8 @@ static void canary_rc(void)
 	lock_all();
 	odp_fill(src, 333, 0xca1a, 0);
 	memset(dst, 0, 333);
-	if (odp_post_rdma(rc.a, IBV_WR_RDMA_WRITE, src, 333, mrs[M_PIN].mr->lkey,
-			  (uintptr_t)dst, mrs[M_PIN].mr->rkey, 0xca1a) ||
+	if (odp_post_rdma(rc.a, IBV_WR_RDMA_WRITE, src, 333, mrs[M_PIN].mr->lkey, (uintptr_t)dst,
+			  mrs[M_PIN].mr->rkey, 0xca1a) ||
 	    wait_wc(rc.cq_a, &wc) || wc.status != IBV_WC_SUCCESS ||
 	    odp_check(dst, 333, 0xca1a, 0, "canary") >= 0)
 		violation("a fresh RC pair does not work");
@@ -1044,8 +1052,8 @@ static void draw_op(struct rng *g, struct op *o, enum kind k)
 		o->nl = draw_sges(g, o->l, len, 2);
 		len = sges_total(o->l, o->nl);
 		{
-			uint32_t rl = chance(g, 8) && len ? len - 1 - (uint32_t)below(g, len) :
-							    len + (uint32_t)below(g, 300);
+			uint32_t rl = chance(g, 8) && len ? len - 1 - (uint32_t)below(g, len)
+							  : len + (uint32_t)below(g, 300);
 
 			if (rl > MAX_LEN)
 				rl = MAX_LEN;
@@ -1053,8 +1061,8 @@ static void draw_op(struct rng *g, struct op *o, enum kind k)
 		}
 		break;
 	case K_UD:
-		len = chance(g, 80) ? (uint32_t)below(g, (uint64_t)mtu + 1) :
-				      (uint32_t)mtu + 1 + (uint32_t)below(g, 300);
+		len = chance(g, 80) ? (uint32_t)below(g, (uint64_t)mtu + 1)
+				    : (uint32_t)mtu + 1 + (uint32_t)below(g, 300);
 		o->nl = draw_sges(g, o->l, len, 2);
 		len = sges_total(o->l, o->nl);
 		o->nrcv = 1;
@@ -1409,9 +1417,10 @@ static bool run_op(struct rng *g, struct op *o)
 	case K_READ:
 	case K_CAS:
 	case K_FADD: {
-		static const enum ibv_wr_opcode opc[] = { IBV_WR_RDMA_WRITE, IBV_WR_RDMA_READ, 0,
-							  0, IBV_WR_ATOMIC_CMP_AND_SWP,
-							  IBV_WR_ATOMIC_FETCH_AND_ADD };
+		static const enum ibv_wr_opcode opc[] = {
+			IBV_WR_RDMA_WRITE,	   IBV_WR_RDMA_READ,	       0, 0,
+			IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WR_ATOMIC_FETCH_AND_ADD
+		};
 
 		if (post_wr(o, rc.a, opc[o->kind]))
 			req_st = 30;
@@ -1462,7 +1471,8 @@ static bool run_op(struct rng *g, struct op *o)
 		} else {
 			req_st = wc.status;
 			/* a datagram that arrives does so at once; wait longer when one must */
-			if (!quiet_poll(ud.cq_b, &wc, (e0.rcv & RCV_NONE) ? 30 : odp_timeout_ms())) {
+			if (!quiet_poll(ud.cq_b, &wc,
+					(e0.rcv & RCV_NONE) ? 30 : odp_timeout_ms())) {
 				rcv_st = wc.status;
 				rcv_len = wc.byte_len;
 			}
@@ -1549,8 +1559,8 @@ static bool run_op(struct rng *g, struct op *o)
 		struct span *s = &spans[i];
 		bool z = s->r && (zapped & (1u << (s->r - reg)));
 
-		if (span_check(s, out, e.untouched, z, zapped != 0, s->dst ? "destination" : "source",
-			       o))
+		if (span_check(s, out, e.untouched, z, zapped != 0,
+			       s->dst ? "destination" : "source", o))
 			ok = false;
 	}
 	unlock_all();
@@ -1664,6 +1674,70 @@ static void rereg(struct rng *g)
 	unlock_all();
 }
 
+/*
+ * Wrap class, registration: an ODP MR over 64 KiB of E whose iova range
+ * passes 2^64 (ibv_reg_mr_iova).  The device must refuse it with EINVAL,
+ * or make it work over its whole range: then a write at its first iova
+ * (below 2^64) and one at iova 0 (past it) land at the right addresses.
+ */
+static void reg_iova_wrap(struct rng *g)
+{
+	uint64_t d = PAGE * (1 + below(g, 15)) + 8 * below(g, 512), va, iova = 0 - d;
+	uint8_t *src = (uint8_t *)(uintptr_t)reg[R_P].start + 7 * PAGE + 3;
+	struct ibv_mr *mr;
+	int i, st;
+
+	cls.iova_wrap_regs++;
+	lock_all();
+	va = draw_addr_in(g, &reg[R_E], 64 * KIB, PAGE);
+	if (va < reg[R_E].start || va + 64 * KIB > reg[R_E].start + reg[R_E].len ||
+	    !mem_ok(va, 64 * KIB, true, 0))
+		va = reg[R_E].start + 9 * PAGE;
+	if (!mem_ok(va, 64 * KIB, true, 0)) {
+		unlock_all();
+		return;
+	}
+	mr = ibv_reg_mr_iova(dev.pd, (void *)(uintptr_t)va, 64 * KIB, iova,
+			     ODP_ACCESS_ALL | IBV_ACCESS_ON_DEMAND);
+	if (trace_f) {
+		fprintf(trace_f, "reg_mr_iova va %#" PRIx64 " len 64K iova %#" PRIx64 ": %s\n", va,
+			iova, mr ? "accepted" : strerror(errno));
+		fflush(trace_f);
+	}
+	if (!mr) {
+		if (errno != EINVAL)
+			violation("ibv_reg_mr_iova with iova %#" PRIx64
+				  " + 64 KiB: %s, want EINVAL",
+				  iova, strerror(errno));
+		unlock_all();
+		return;
+	}
+	/* accepted: both sides of 2^64 must work */
+	for (i = 0; i < 2; i++) {
+		uint64_t at = i ? 0 : iova, off = i ? d : 0;
+		uint8_t *dst = (uint8_t *)(uintptr_t)(va + off);
+
+		odp_fill(src, 100, 0x10 + (uint64_t)i, 0);
+		memset(dst, 0, 100);
+		st = odp_rdma_sync(&rc, IBV_WR_RDMA_WRITE, src, 100, mrs[M_PIN].mr->lkey, at,
+				   mr->rkey);
+		if (st != IBV_WC_SUCCESS ||
+		    odp_check(dst, 100, 0x10 + (uint64_t)i, 0, "iova") >= 0) {
+			violation("an MR with iova %#" PRIx64
+				  " + 64 KiB was accepted, but a write at "
+				  "iova %#" PRIx64 " does not land at its address (status %d)",
+				  iova, at, st);
+			if (st != IBV_WC_SUCCESS) {
+				unlock_all();
+				rc_recreate(false);
+				lock_all();
+			}
+		}
+	}
+	ibv_dereg_mr(mr);
+	unlock_all();
+}
+
 /* ---- the mm thread: transient changes, undone at once ---- */
 static volatile bool stop_mm;
 
@@ -1714,8 +1788,8 @@ static int mm_change(struct rng *g, struct region *r, int act, uint64_t va, uint
 		/* map it back */
 		__attribute__((fallthrough));
 	case MM_MAP_OVER:
-		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-			 0) == MAP_FAILED)
+		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) == MAP_FAILED)
 			ret = -1;
 		reapply(r, va, len);
 		break;
@@ -1799,8 +1873,8 @@ static void *mm_thread(void *arg)
 			act = r->pinned ? MM_PROT_RO : MM_DONTNEED;
 		r->log[r->gen % LOG_LEN].va = va;
 		r->log[r->gen % LOG_LEN].len = len;
-		r->log[r->gen % LOG_LEN].zap = act == MM_UNMAP_MAP || act == MM_MAP_OVER ||
-					       act == MM_DONTNEED;
+		r->log[r->gen % LOG_LEN].zap =
+			act == MM_UNMAP_MAP || act == MM_MAP_OVER || act == MM_DONTNEED;
 		r->gen++;
 		if (mm_change(&g, r, act, va, len))
 			mm_err[act]++;
@@ -1893,31 +1967,20 @@ static int setup(struct rng *g)
 		 0) == MAP_FAILED)
 		return -1;
 
-	mrs[M_E] = (struct fmr){ "e", NULL, ODP_ACCESS_ALL, true, false, false, e->start + 1000,
-				 e->start + e->len - 777 };
+	mrs[M_E] = (struct fmr){ "e",	NULL,  ODP_ACCESS_ALL,	true,
+				 false, false, e->start + 1000, e->start + e->len - 777 };
 	if (have_flush)
 		mrs[M_E].access |= IBV_ACCESS_FLUSH_GLOBAL;
-	mrs[M_ERO] = (struct fmr){ "ero",	       NULL,	 IBV_ACCESS_REMOTE_READ, true, false,
-				   false,	       e->start, e->start + e->len };
+	mrs[M_ERO] = (struct fmr){ "ero", NULL,	    IBV_ACCESS_REMOTE_READ, true, false,
+				   false, e->start, e->start + e->len };
 	mrs[M_IMP] = (struct fmr){ "imp", NULL, ODP_ACCESS_ALL, true, true, false, 0, UINT64_MAX };
-	mrs[M_PIN] = (struct fmr){ "pin",
-				   NULL,
-				   ODP_ACCESS_ALL,
-				   false,
-				   false,
-				   false,
-				   reg[R_P].start,
-				   reg[R_P].start + reg[R_P].len };
-	mrs[M_GHOST] = (struct fmr){ "ghost",
-				     NULL,
-				     ODP_ACCESS_ALL,
-				     true,
-				     false,
-				     false,
-				     reg[R_G].start,
-				     reg[R_G].start + reg[R_G].len };
-	mrs[M_FOREIGN] = (struct fmr){ "foreign", NULL,	    ODP_ACCESS_ALL,	     true, false,
-				       true,	  e->start, e->start + e->len };
+	mrs[M_PIN] = (struct fmr){ "pin", NULL,	 ODP_ACCESS_ALL, false,
+				   false, false, reg[R_P].start, reg[R_P].start + reg[R_P].len };
+	mrs[M_GHOST] =
+		(struct fmr){ "ghost", NULL,  ODP_ACCESS_ALL, true,
+			      false,   false, reg[R_G].start, reg[R_G].start + reg[R_G].len };
+	mrs[M_FOREIGN] = (struct fmr){ "foreign", NULL, ODP_ACCESS_ALL, true,
+				       false,	  true, e->start,	e->start + e->len };
 	for (int i = 0; i < NMR; i++)
 		if (!reg_one(&mrs[i]))
 			return -1;
@@ -1935,8 +1998,8 @@ static int setup(struct rng *g)
 
 	/* G: mirrored once through its MR, then its memory replaced by PROT_NONE */
 	if (odp_rdma_sync(&rc, IBV_WR_RDMA_WRITE, (void *)(uintptr_t)reg[R_P].start, 8 * KIB,
-			  mrs[M_PIN].mr->lkey, reg[R_G].start, mrs[M_GHOST].mr->rkey) !=
-	    IBV_WC_SUCCESS)
+			  mrs[M_PIN].mr->lkey, reg[R_G].start,
+			  mrs[M_GHOST].mr->rkey) != IBV_WC_SUCCESS)
 		return -1;
 	if (mmap((void *)(uintptr_t)reg[R_G].start, reg[R_G].len, PROT_NONE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
@@ -1945,7 +2008,8 @@ static int setup(struct rng *g)
 
 	/* prefetch is there when a good one works */
 	{
-		struct ibv_sge sg = { .addr = e->start + 4096, .length = 4096,
+		struct ibv_sge sg = { .addr = e->start + 4096,
+				      .length = 4096,
 				      .lkey = mrs[M_E].mr->lkey };
 		int r = ibv_advise_mr(dev.pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
 				      IBV_ADVISE_MR_FLAG_FLUSH, &sg, 1);
@@ -1967,8 +2031,7 @@ static void report(double secs)
 	       "raced-fl", "viol");
 	for (k = 0; k < NKIND; k++) {
 		printf("# %-13s %8ld %8ld %8ld %8ld %8ld %6ld\n", kind_name[k], cnt[k].ran,
-		       cnt[k].ok, cnt[k].failed, cnt[k].raced_ok, cnt[k].raced_failed,
-		       cnt[k].viol);
+		       cnt[k].ok, cnt[k].failed, cnt[k].raced_ok, cnt[k].raced_failed, cnt[k].viol);
 		tot += cnt[k].ran;
 		ok += cnt[k].ok;
 		fail += cnt[k].failed;
@@ -1982,9 +2045,12 @@ static void report(double secs)
 	       "multi-SGE %ld\n",
 	       cls.wrap, cls.absurd, cls.zero_len, cls.stale, cls.foreign, cls.random_key,
 	       cls.implicit_key, cls.other_key, cls.multi_sge);
-	printf("# redrawn (spans clashed) %ld, model page changes %ld, re-registrations %ld, QP pairs recreated rc %ld ud %ld "
+	printf("# wrapping-iova registrations %ld\n", cls.iova_wrap_regs);
+	printf("# redrawn (spans clashed) %ld, model page changes %ld, re-registrations %ld, QP "
+	       "pairs recreated rc %ld ud %ld "
 	       "(canaries %ld)\n",
-	       cls.clashes, cls.page_changes, cls.reregs, cls.rc_recreated, cls.ud_recreated, cls.canaries);
+	       cls.clashes, cls.page_changes, cls.reregs, cls.rc_recreated, cls.ud_recreated,
+	       cls.canaries);
 	printf("# mm thread:");
 	for (k = 0; k < NMM; k++)
 		printf(" %s %ld", mm_name[k], mm_cnt[k]);
@@ -2022,16 +2088,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = { { "seed", 1, NULL, 's' },
-					     { "ops", 1, NULL, 'n' },
-					     { "seconds", 1, NULL, 't' },
-					     { "no-wrap", 0, NULL, 'W' },
-					     { "no-mm", 0, NULL, 'M' },
-					     { "mm-interval", 1, NULL, 'i' },
-					     { "trace", 1, NULL, 'T' },
-					     { "verbose", 0, NULL, 'v' },
-					     { "help", 0, NULL, 'h' },
-					     { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "seed", 1, NULL, 's' },    { "ops", 1, NULL, 'n' },
+		{ "seconds", 1, NULL, 't' }, { "no-wrap", 0, NULL, 'W' },
+		{ "no-mm", 0, NULL, 'M' },   { "mm-interval", 1, NULL, 'i' },
+		{ "trace", 1, NULL, 'T' },   { "verbose", 0, NULL, 'v' },
+		{ "help", 0, NULL, 'h' },    { NULL, 0, NULL, 0 }
+	};
 	static const unsigned int kw[NKIND] = { 20, 15, 12, 8, 8, 8, 5, 4, 12 };
 	unsigned int w[NKIND];
 	bool seeded = false;
@@ -2130,6 +2193,10 @@ int main(int argc, char **argv)
 		}
 		if (meta < 4) {
 			rereg(&g);
+			continue;
+		}
+		if (opt.wrap && meta < 5 && chance(&g, 20)) {
+			reg_iova_wrap(&g);
 			continue;
 		}
 		draw_op(&g, &o, (enum kind)pick(&g, w, NKIND));
