@@ -35,8 +35,12 @@
  * byte around it and every source byte unchanged; some: it MUST fail with
  * one of the statuses those causes give (rxe and the verbs spec: remote
  * key, range, access or unmirrorable remote page -> IBV_WC_REM_ACCESS_ERR
- * at the requester; local SGE -> IBV_WC_LOC_PROT_ERR; RC receive buffer ->
- * IBV_WC_REM_OP_ERR at the sender and LOC_PROT_ERR at the receiver; too
+ * at the requester; local SGE outside an ODP MR or on memory ODP cannot
+ * mirror -> IBV_WC_LOC_PROT_ERR, a local key that fails lookup or a pinned
+ * MR's range -> stock rxe's IBV_WC_LOC_QP_OP_ERR (6.12 reports it as a
+ * flush) for a source, LOC_PROT_ERR for a read or atomic sink; RC receive
+ * buffer -> IBV_WC_REM_OP_ERR at the sender and LOC_PROT_ERR (ODP) or
+ * LOC_QP_OP_ERR (stock) at the receiver; too
  * long -> IBV_WC_REM_INV_REQ_ERR; misaligned atomic -> refused by
  * post_send or IBV_WC_REM_INV_REQ_ERR; prefetch: the errno of the first
  * bad SGE), and each destination byte must be either what it was or what
@@ -361,11 +365,15 @@ static uint32_t sges_total(const struct sge_d *s, int n)
 }
 
 /*
- * The first n bytes of an SGE list are reachable with access acc (write:
- * into memory): as copy_data() walks it, an SGE is looked up only when a
- * byte lands in it, and only the bytes that land are range-checked.
+ * Whether the first n bytes of an SGE list are reachable with access acc
+ * (write: into memory): as copy_data() walks it, an SGE is looked up only
+ * when a byte lands in it, and only the bytes that land are range-checked.
+ * LOCAL_OK, or how it fails: LOCAL_ODP when ODP refuses the range or the
+ * memory of an ODP MR (a local protection error), LOCAL_STOCK when stock
+ * rxe does (a key that fails lookup, or a pinned MR's range): its statuses.
  */
-static bool sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write, unsigned int rm)
+enum { LOCAL_OK, LOCAL_ODP, LOCAL_STOCK };
+static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write, unsigned int rm)
 {
 	int i;
 
@@ -377,14 +385,38 @@ static bool sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool wri
 			continue;
 		m = resolve(s[i].key, false);
 		if (!m || m->foreign || (m->access & acc) != acc)
-			return false;
+			return LOCAL_STOCK;
 		if (!range_ok(m, s[i].addr, take))
-			return false;
+			return m->odp ? LOCAL_ODP : LOCAL_STOCK;
 		if (m->odp && !mem_ok(s[i].addr, take, write, rm))
-			return false;
+			return LOCAL_ODP;
 		n -= take;
 	}
-	return true;
+	return LOCAL_OK;
+}
+
+/*
+ * Requester statuses of a local source that fails: ODP's local protection
+ * error, or stock rxe's local QP operation error, which 6.12 reports as a
+ * flush of the failed WQE.
+ */
+static uint32_t source_err(int l)
+{
+	if (l == LOCAL_ODP)
+		return ST(IBV_WC_LOC_PROT_ERR);
+	if (l == LOCAL_STOCK)
+		return ST(IBV_WC_LOC_QP_OP_ERR) | ST(IBV_WC_WR_FLUSH_ERR);
+	return 0;
+}
+
+/* Receiver statuses of a receive buffer that fails (malformed WQE if stock). */
+static uint32_t recv_err(int l)
+{
+	if (l == LOCAL_ODP)
+		return ST(IBV_WC_LOC_PROT_ERR);
+	if (l == LOCAL_STOCK)
+		return ST(IBV_WC_LOC_QP_OP_ERR);
+	return 0;
 }
 
 /* The remote range: 0 ok, 1 bad memory, 2 bad key/range/access (nothing may land). */
@@ -408,14 +440,18 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 {
 	struct expect e = { 0 };
 	uint32_t tot = sges_total(o->l, o->nl);
-	int rr;
+	int rr, l;
 
 	switch (o->kind) {
 	case K_WRITE:
 	case K_READ: {
 		bool wr = o->kind == K_WRITE;
 
-		if (!sges_ok(o->l, o->nl, tot, wr ? 0 : IBV_ACCESS_LOCAL_WRITE, !wr, rm))
+		l = sges_ok(o->l, o->nl, tot, wr ? 0 : IBV_ACCESS_LOCAL_WRITE, !wr, rm);
+		/* a read's sink is written by the completer: stock says LOC_PROT too */
+		if (wr)
+			e.req |= source_err(l);
+		else if (l != LOCAL_OK)
 			e.req |= ST(IBV_WC_LOC_PROT_ERR);
 		/* C9-88: a zero-length RDMA read or write checks no rkey */
 		rr = o->r.len ? remote_ok(&o->r,
@@ -430,12 +466,11 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 	case K_SEND: {
 		uint32_t rl = sges_total(o->rcv, o->nrcv);
 
-		if (!sges_ok(o->l, o->nl, tot, 0, false, rm))
-			e.req |= ST(IBV_WC_LOC_PROT_ERR);
-		if (!sges_ok(o->rcv, o->nrcv, tot < rl ? tot : rl, IBV_ACCESS_LOCAL_WRITE, true,
-			     rm)) {
+		e.req |= source_err(sges_ok(o->l, o->nl, tot, 0, false, rm));
+		l = sges_ok(o->rcv, o->nrcv, tot < rl ? tot : rl, IBV_ACCESS_LOCAL_WRITE, true, rm);
+		if (l != LOCAL_OK) {
 			e.req |= ST(IBV_WC_REM_OP_ERR);
-			e.rcv |= ST(IBV_WC_LOC_PROT_ERR);
+			e.rcv |= recv_err(l);
 		}
 		/*
 		 * Too long: the spec wants an invalid request NAK and a local
@@ -459,16 +494,17 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 			e.rcv = RCV_NONE;
 			break;
 		}
-		if (!sges_ok(o->l, o->nl, tot, 0, false, rm)) {
-			e.req |= ST(IBV_WC_LOC_PROT_ERR);
+		l = sges_ok(o->l, o->nl, tot, 0, false, rm);
+		if (l != LOCAL_OK) {
+			e.req |= source_err(l);
 			e.rcv = RCV_NONE;
 			break;
 		}
 		/* a datagram that does not fit is dropped (no SRQ: class D) */
 		if (tot + GRH > o->rcv[0].len)
 			e.rcv = RCV_NONE;
-		else if (!sges_ok(o->rcv, 1, tot + GRH, IBV_ACCESS_LOCAL_WRITE, true, rm))
-			e.rcv = ST(IBV_WC_LOC_PROT_ERR);
+		else if ((l = sges_ok(o->rcv, 1, tot + GRH, IBV_ACCESS_LOCAL_WRITE, true, rm)))
+			e.rcv = recv_err(l);
 		else
 			e.rcv = ST(IBV_WC_SUCCESS);
 		break;
@@ -479,7 +515,8 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 			e.req |= ST(IBV_WC_REM_ACCESS_ERR);
 		if (o->r.addr & 7)
 			e.req |= ST(IBV_WC_REM_INV_REQ_ERR) | ST_POSTFAIL;
-		if (!sges_ok(o->l, o->nl, 8, IBV_ACCESS_LOCAL_WRITE, true, rm))
+		/* the completer writes the old value: any failure is LOC_PROT */
+		if (sges_ok(o->l, o->nl, 8, IBV_ACCESS_LOCAL_WRITE, true, rm))
 			e.req |= ST(IBV_WC_LOC_PROT_ERR);
 		e.untouched = rr == 2;
 		break;

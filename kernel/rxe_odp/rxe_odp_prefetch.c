@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * On-Demand Paging for rxe: prefetch, the advise_mr verb.
+ * On-Demand Paging for rxe: prefetch (the advise_mr verb) and fault-ahead.
  *
  * ibv_advise_mr() asks for ranges of ODP MRs to be mirrored ahead of use,
  * so that the rxe tasks that access them later find every page in dma_list
@@ -34,15 +34,26 @@
  * fatal signal).  Without the flag the request is queued on
  * rxe_odp_prefetch_wq and the verb returns 0 at once; errors of queued work
  * are only logged (dynamic debug), and the other SGEs are still prefetched.
- * When RXE_ODP_PREFETCH_MAX_QUEUED requests wait already, a new one is
- * carried out in the caller instead (same result, no error), so that what
- * waits in the kernel is bounded.
+ * When one of its MRs is named by RXE_ODP_PREFETCH_MR_MAX queued SGEs
+ * already, a new request is carried out in the caller instead (same
+ * result, no error): what waits is bounded per MR, charged to the caller's
+ * memory cgroup, and one process queueing much holds up no one else's
+ * requests nor fault-ahead.
  *
- * Fault-ahead (rxe_odp_fault_around.c) queues requests of its own through
- * rxe_odp_prefetch_ahead(): one range, checked by the rxe task that made
- * it, limited to one VMA when it runs, not counted in odp_prefetches, and
- * dropped rather than run in the caller when the queue is long.  They live
- * and are cancelled as the verb's requests are.
+ * Fault-ahead.  Fault-around (rxe_odp_fault_around.c) makes misses
+ * cheaper, not fewer in bytes: a first transfer into fresh memory still
+ * allocates and zeroes every page it lands on inside the transfer, on the
+ * CPU that runs it.  So a copy that misses while it goes on where the last
+ * copy of the MR ended - a sequential stream - also queues a prefetch of
+ * the next fault_ahead_pages pages (rxe_odp_prefetch_ahead()), which
+ * another CPU faults in while this one moves data; the stream queues the
+ * next stretch each time it gets within half that distance of what was
+ * queued.  Such a request has one range, checked by the rxe task that made
+ * it, stays inside the MR and the VMA where it starts, follows the
+ * window's VMA rules (so a write never faults file pages ahead), is counted
+ * in odp_pages_prefetched but not in odp_prefetches, and is dropped rather
+ * than run in the caller when RXE_ODP_AHEAD_MR_MAX SGEs of its MR are
+ * queued.  It lives and is cancelled as the verb's requests are.
  *
  * Lifetime of a request
  * ---------------------
@@ -56,32 +67,25 @@
  *
  * rxe_dereg_mr() calls rxe_odp_prefetch_cancel_mr() before it waits for the
  * references: under rxe_odp_prefetch_lock, the MR is marked invalid (so no
- * new request validates against it) and queued requests that have not
- * started drop their references to it; a running request sees the mark
- * before its next step of at most RXE_ODP_CHUNK_SIZE.  So dereg (and process
+ * new request validates against it) and the SGEs of queued requests that
+ * have not started, which sit on the MR's own list (a few dozen at most),
+ * drop their references to it; a running request sees the mark before its
+ * next step of at most RXE_ODP_CHUNK_SIZE.  So dereg (and process
  * exit, and device removal) never waits for a queued request, nor for more
  * than one step of a running one.  A request drops its MR references last;
  * after the last one it touches nothing but its own memory.  The work
  * function is this module's code: module exit destroys (drains) the
  * workqueue after every device is gone.
  *
- * Locking
- * -------
- * rxe_odp_prefetch_lock (spinlock)
- *	Guards rxe_odp_prefetch_queued and rxe_odp_prefetch_nr_queued, the
- *	MR references of queued requests, and the validation of a request
- *	against rxe_odp_prefetch_cancel_mr() marking an MR invalid.  A leaf:
- *	MR lookups under it are RCU plus a kref, nothing sleeps under it, and
- *	it is never taken with an ODP lock held nor held while mirroring.
- *	Only process context takes it (verbs, dereg, the workqueue).
- * Mirroring takes the locks of an rxe task, one umem at a time:
- * odp->children_rwsem (read; implicit MRs only), then the owning mm's
- * mmap_lock (read, inside ib_umem_odp_map_dma_and_lock()), then
- * umem_mutex; see rxe_odp.c.
+ * Locking: rxe_odp_prefetch_lock guards what is queued; see "Locking" in
+ * rxe_odp.c.
  */
 
 #include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/overflow.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -93,19 +97,21 @@
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
-/* Queued (not yet started) requests; beyond this the caller does the work. */
-#define RXE_ODP_PREFETCH_MAX_QUEUED 1024
-/* A fault-ahead is dropped when this many requests wait already. */
-#define RXE_ODP_AHEAD_MAX_QUEUED 64
+/* Queued SGEs naming one MR; beyond this the caller does the work. */
+#define RXE_ODP_PREFETCH_MR_MAX 64
+/* A fault-ahead is dropped when this many SGEs of its MR wait already. */
+#define RXE_ODP_AHEAD_MR_MAX 4
 
 /**
  * struct rxe_odp_prefetch_sge - one checked SGE of a prefetch request
  * @mr: the ODP MR, referenced; NULL once the reference is dropped
+ * @node: on the MR's odp->prefetch_sges while the request is queued
  * @iova: start of the range
  * @length: bytes
  */
 struct rxe_odp_prefetch_sge {
 	struct rxe_mr *mr;
+	struct list_head node;
 	u64 iova;
 	u32 length;
 };
@@ -113,7 +119,6 @@ struct rxe_odp_prefetch_sge {
 /**
  * struct rxe_odp_prefetch - one advise_mr prefetch request
  * @work: runs the request on rxe_odp_prefetch_wq (queued requests)
- * @queued: on rxe_odp_prefetch_queued from validation until @work starts
  * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
  * @ahead: a fault-ahead (rxe_odp_prefetch_ahead()), not a verb's request
  * @num_sge: entries in @sge
@@ -121,7 +126,6 @@ struct rxe_odp_prefetch_sge {
  */
 struct rxe_odp_prefetch {
 	struct work_struct work;
-	struct list_head queued;
 	enum ib_uverbs_advise_mr_advice advice;
 	bool ahead;
 	u32 num_sge;
@@ -130,8 +134,60 @@ struct rxe_odp_prefetch {
 
 static struct workqueue_struct *rxe_odp_prefetch_wq;
 static DEFINE_SPINLOCK(rxe_odp_prefetch_lock);
-static LIST_HEAD(rxe_odp_prefetch_queued);
-static unsigned int rxe_odp_prefetch_nr_queued;
+
+/* One step of a prefetch: what rxe_odp_prefetch_mirror() is asked and did. */
+struct rxe_odp_prefetch_step {
+	struct rxe_odp_mirror mirror;
+	u64 len;
+	u64 perm;
+	bool fault;
+	u64 bytes;
+	unsigned long before;
+};
+
+/*
+ * rxe_odp_prefetch_mirror - the mirror step of a prefetch
+ * @mirror: in a struct rxe_odp_prefetch_step, whose bytes is set to how
+ *	much from @va this step covers (at most RXE_ODP_CHUNK_SIZE, never past
+ *	@end), before to how many of its pages were not mirrored as asked
+ * @umem_odp: the umem holding @va, whose range ends at @end
+ * @va: user virtual address
+ * @end: end of the umem's range
+ *
+ * Context: process context, may sleep; no umem_mutex held.  Takes
+ * umem_mutex to see what is mirrored already; if that is all, returns
+ * with it held; otherwise drops it and faults (or, for NO_FAULT,
+ * snapshots) the range with ib_umem_odp_map_dma_and_lock(), which runs
+ * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
+ * mmu_interval_read_retry() under it (retrying internally until
+ * HMM_RANGE_DEFAULT_TIMEOUT) and maps what it found.
+ * Return: 0 with umem_mutex held; -EFAULT if a page cannot be mirrored as
+ * asked or the owning process is gone; -EBUSY; -ENOMEM; nothing held.
+ */
+static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
+				   struct ib_umem_odp *umem_odp, u64 va,
+				   u64 end)
+{
+	struct rxe_odp_prefetch_step *step =
+		container_of(mirror, struct rxe_odp_prefetch_step, mirror);
+	int ret;
+
+	step->bytes = min3(step->len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
+
+	mutex_lock(&umem_odp->umem_mutex);
+	step->before =
+		__rxe_odp_pages_missing(umem_odp, va, step->bytes, step->perm);
+	if (!step->before)
+		return 0;
+	mutex_unlock(&umem_odp->umem_mutex);
+
+	ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, step->bytes,
+					   step->perm, step->fault);
+	if (ret >= 0)
+		return 0;
+	/* -EFAULT, -EPERM, -EINVAL: see above */
+	return ret == -ENOMEM || ret == -EBUSY ? ret : -EFAULT;
+}
 
 /*
  * rxe_odp_prefetch_step - mirror the start of a range of an ODP MR
@@ -142,75 +198,53 @@ static unsigned int rxe_odp_prefetch_nr_queued;
  *
  * Mirrors at most RXE_ODP_CHUNK_SIZE, and never past the end of the umem
  * that holds @va.  Counts the pages it newly mirrored (or, for
- * PREFETCH_WRITE, made writable) in odp_pages_prefetched.
+ * PREFETCH_WRITE, made writable) in odp_pages_prefetched.  A chunk with no
+ * child gets one only if this leaves pages mirrored in it.
  *
  * Context: process context, may sleep; no ODP lock held.
- * Locks: for an implicit MR, takes odp->children_rwsem for read for the
- * whole step; umem_mutex twice: to see what is mirrored already, and from the
- * mapping in ib_umem_odp_map_dma_and_lock() (which checks
- * mmu_interval_read_retry() under it) until the new pages are counted.
+ * Locks: those of rxe_odp_mirror_and_lock(), for the whole step.
  * Return: the bytes handled (> 0); -EFAULT if a page cannot be mirrored as
  * asked or the owning process is gone; -EBUSY; -ENOMEM.
  */
 static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 				 enum ib_uverbs_advise_mr_advice advice)
 {
-	bool fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT;
+	struct rxe_odp_prefetch_step step = {
+		.mirror.fn = rxe_odp_prefetch_mirror,
+		.len = len,
+		.perm = ODP_READ_ALLOWED_BIT,
+		.fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+	};
 	struct rxe_dev *rxe = to_rdev(mr->ibmr.device);
+	atomic64_t *prefetched =
+		&rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	u64 perm = ODP_READ_ALLOWED_BIT;
-	unsigned long before, after;
 	struct ib_umem_odp *umem_odp;
-	atomic64_t *pages;
-	u64 end;
+	unsigned long after;
 	int ret;
 
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE)
-		perm |= ODP_WRITE_ALLOWED_BIT;
+		step.perm |= ODP_WRITE_ALLOWED_BIT;
 
-	umem_odp = rxe_odp_umem_for_and_lock(odp, va, &end);
-	if (IS_ERR(umem_odp))
-		return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
-
-	len = min3(len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
-
-	/* 1. Mirrored as asked already: nothing to fault, nothing to count. */
-	mutex_lock(&umem_odp->umem_mutex);
-	before = __rxe_odp_pages_missing(umem_odp, va, len, perm);
-	mutex_unlock(&umem_odp->umem_mutex);
-	if (!before)
-		goto out_done;
-
-	/*
-	 * 2. Fault (or, for NO_FAULT, snapshot) the range.  Core runs
-	 * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
-	 * mmu_interval_read_retry() under it (retrying internally until
-	 * HMM_RANGE_DEFAULT_TIMEOUT) and maps what it found; on success
-	 * umem_mutex stays held.
-	 */
-	ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, len, perm, fault);
-	if (ret < 0) {
-		if (ret != -ENOMEM && ret != -EBUSY)
-			ret = -EFAULT; /* -EFAULT, -EPERM, -EINVAL: see above */
-		goto out_unlock_umem;
+	umem_odp = rxe_odp_mirror_and_lock(odp, va, &step.mirror);
+	if (IS_ERR(umem_odp)) {
+		ret = PTR_ERR(umem_odp);
+		/* a NO_FAULT snapshot of a chunk with nothing mapped */
+		if (ret == -ENODATA)
+			return step.bytes;
+		return ret == -ENOMEM || ret == -EBUSY ? ret : -EFAULT;
 	}
 
 	/*
-	 * 3. Count under the same hold of umem_mutex.  An invalidation
-	 * between 1. and 2. may make this an undercount, never more.
+	 * Count under the same hold of umem_mutex.  An invalidation between
+	 * the look and the fault may make this an undercount, never more.
 	 */
-	after = __rxe_odp_pages_missing(umem_odp, va, len, perm);
-	mutex_unlock(&umem_odp->umem_mutex);
-	if (before > after) {
-		pages = &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
-		atomic64_add(before - after, pages);
-	}
+	after = __rxe_odp_pages_missing(umem_odp, va, step.bytes, step.perm);
+	rxe_odp_unlock(odp, umem_odp);
+	if (step.before > after)
+		atomic64_add(step.before - after, prefetched);
 
-out_done:
-	ret = len;
-out_unlock_umem:
-	rxe_odp_umem_unlock(odp);
-	return ret;
+	return step.bytes;
 }
 
 /*
@@ -254,7 +288,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 
 /*
  * rxe_odp_prefetch_run - carry out a request
- * @req: a checked request, off rxe_odp_prefetch_queued
+ * @req: a checked request, no longer queued
  * @in_caller: run by the verb's caller (see rxe_odp_prefetch_range())
  * @sync: stop at the first error and return it; otherwise go on with the
  *	next SGE
@@ -291,7 +325,7 @@ static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *req, bool in_caller,
  *
  * After the last MR reference is gone the device may go too: nothing here
  * touches it.
- * Context: process context.  Not on rxe_odp_prefetch_queued.
+ * Context: process context.  No longer queued.
  */
 static void rxe_odp_prefetch_free(struct rxe_odp_prefetch *req)
 {
@@ -303,6 +337,63 @@ static void rxe_odp_prefetch_free(struct rxe_odp_prefetch *req)
 	kvfree(req);
 }
 
+/*
+ * __rxe_odp_prefetch_room - whether every MR of a request may queue it
+ * @req: a checked request
+ * @max: how many queued SGEs an MR may have before this one's
+ *
+ * Needs rxe_odp_prefetch_lock.
+ */
+static bool __rxe_odp_prefetch_room(struct rxe_odp_prefetch *req,
+				    unsigned int max)
+{
+	u32 i;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++)
+		if (rxe_odp_mr(req->sge[i].mr)->nr_prefetch_sges >= max)
+			return false;
+
+	return true;
+}
+
+/*
+ * __rxe_odp_prefetch_enqueue - put a checked request's SGEs on their MRs
+ *
+ * Needs rxe_odp_prefetch_lock; the caller then queues @req->work.
+ */
+static void __rxe_odp_prefetch_enqueue(struct rxe_odp_prefetch *req)
+{
+	struct rxe_odp_mr *odp;
+	u32 i;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++) {
+		odp = rxe_odp_mr(req->sge[i].mr);
+		list_add_tail(&req->sge[i].node, &odp->prefetch_sges);
+		odp->nr_prefetch_sges++;
+	}
+}
+
+/*
+ * __rxe_odp_prefetch_dequeue - take a queued request's SGEs off their MRs
+ *
+ * An SGE whose MR reference rxe_odp_prefetch_cancel_mr() dropped is off
+ * its list already.  Needs rxe_odp_prefetch_lock.
+ */
+static void __rxe_odp_prefetch_dequeue(struct rxe_odp_prefetch *req)
+{
+	u32 i;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++) {
+		if (!req->sge[i].mr)
+			continue;
+		list_del(&req->sge[i].node);
+		rxe_odp_mr(req->sge[i].mr)->nr_prefetch_sges--;
+	}
+}
+
 static void rxe_odp_prefetch_work(struct work_struct *work)
 {
 	struct rxe_odp_prefetch *req =
@@ -312,8 +403,7 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
 
 	/* From here on the MR references are ours, not dereg's to drop. */
 	spin_lock(&rxe_odp_prefetch_lock);
-	list_del_init(&req->queued);
-	rxe_odp_prefetch_nr_queued--;
+	__rxe_odp_prefetch_dequeue(req);
 	spin_unlock(&rxe_odp_prefetch_lock);
 
 	if (req->ahead && sge->mr)
@@ -341,22 +431,9 @@ rxe_odp_prefetch_alloc(enum ib_uverbs_advise_mr_advice advice, u32 num_sge,
 	if (!req)
 		return NULL;
 	INIT_WORK(&req->work, rxe_odp_prefetch_work);
-	INIT_LIST_HEAD(&req->queued);
 	req->advice = advice;
 	req->num_sge = num_sge;
 	return req;
-}
-
-/*
- * __rxe_odp_prefetch_enqueue - put a checked request on the queue
- *
- * Needs rxe_odp_prefetch_lock; the caller then queues @req->work.
- */
-static void __rxe_odp_prefetch_enqueue(struct rxe_odp_prefetch *req)
-{
-	lockdep_assert_held(&rxe_odp_prefetch_lock);
-	list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
-	rxe_odp_prefetch_nr_queued++;
 }
 
 /*
@@ -377,7 +454,7 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
 {
 	struct rxe_dev *rxe = to_rdev(pd->ibpd.device);
 	struct rxe_mr *mr;
-	u64 last;
+	u64 va;
 
 	lockdep_assert_held(&rxe_odp_prefetch_lock);
 
@@ -402,8 +479,7 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
 		return -EPERM;
 	}
 
-	if (check_add_overflow(sge->iova, (u64)sge->length, &last) ||
-	    mr_check_range(mr, sge->iova, sge->length)) {
+	if (rxe_odp_mr_va(mr, sge->iova, sge->length, &va)) {
 		rxe_dbg_mr(mr, "prefetch %#llx+%u is not inside the MR\n",
 			   sge->iova, sge->length);
 		return -EINVAL;
@@ -417,8 +493,8 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
  * @req: a new request with @advice and @num_sge set, @sge zeroed
  * @pd: the PD of the verb
  * @sg_list: the SGEs as given
- * @queue: the request is to be queued: put it on rxe_odp_prefetch_queued
- *	if it passes, unless too many wait already
+ * @queue: the request is to be queued: put its SGEs on their MRs' lists
+ *	if it passes, unless one of them has RXE_ODP_PREFETCH_MR_MAX already
  *
  * Context: process context.  Takes rxe_odp_prefetch_lock.
  * Return: 0, with *@queue cleared if the caller must run the request
@@ -440,7 +516,7 @@ static int rxe_odp_prefetch_prepare(struct rxe_odp_prefetch *req,
 			goto out_unlock;
 	}
 
-	if (*queue && rxe_odp_prefetch_nr_queued >= RXE_ODP_PREFETCH_MAX_QUEUED)
+	if (*queue && !__rxe_odp_prefetch_room(req, RXE_ODP_PREFETCH_MR_MAX))
 		*queue = false;
 	if (*queue)
 		__rxe_odp_prefetch_enqueue(req);
@@ -514,6 +590,106 @@ out_free_req:
 	return err;
 }
 
+/* 64 MiB of 4 KiB pages: what one stream may have queued at most. */
+#define RXE_ODP_FAULT_AHEAD_MAX 16384
+
+static unsigned int rxe_odp_fault_ahead_pages = 1024;
+
+static int rxe_odp_fault_ahead_set(const char *val,
+				   const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, RXE_ODP_FAULT_AHEAD_MAX);
+}
+
+static const struct kernel_param_ops rxe_odp_fault_ahead_ops = {
+	.set = rxe_odp_fault_ahead_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(fault_ahead_pages, &rxe_odp_fault_ahead_ops,
+		&rxe_odp_fault_ahead_pages, 0644);
+
+MODULE_PARM_DESC(fault_ahead_pages,
+		 "Pages a sequential ODP stream faults ahead (0 = off)");
+
+/**
+ * rxe_odp_stream_ahead - queue the fault-ahead of a sequential copy
+ * @mr: ODP MR, referenced by the caller
+ * @end: iova where the copy ended
+ * @ahead: @mr's ahead_end as rxe_odp_fault_ahead() read it
+ * @write: the copy wrote the MR
+ * @faulted: the copy had to fault pages in
+ *
+ * The part of rxe_odp_fault_ahead() that decides and queues.  A sequential
+ * copy that faulted starts a stream; while a stream runs, each sequential
+ * copy that comes within half the fault-ahead distance of its end queues
+ * the stretch up to that distance past the copy.
+ *
+ * Context: rxe task, with no ODP lock held.
+ */
+void rxe_odp_stream_ahead(struct rxe_mr *mr, u64 end, u64 ahead, bool write,
+			  bool faulted)
+{
+	u64 dist = (u64)READ_ONCE(rxe_odp_fault_ahead_pages) << PAGE_SHIFT;
+	u64 mr_end = mr->ibmr.iova + mr->ibmr.length;
+	u64 from, to;
+
+	if (!dist)
+		return;
+
+	if (ahead >= end && ahead - end <= dist) {
+		/* a stream runs ahead of this copy */
+		if (ahead - end > dist / 2)
+			return;
+		from = ahead;
+	} else if (faulted) {
+		from = end;
+	} else {
+		return;
+	}
+
+	to = end + min(dist, mr_end - end);
+	if (from >= to)
+		return;
+	/* one copy moves the stream, whatever other QPs of the MR do */
+	if (cmpxchg(&rxe_odp_mr(mr)->ahead_end, ahead, to) != ahead)
+		return;
+
+	rxe_odp_prefetch_ahead(mr, from, to - from, write);
+}
+
+/**
+ * rxe_odp_fault_ahead_len - how much of a queued fault-ahead to fault
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start of the fault-ahead, inside the MR
+ * @len: its bytes
+ * @write: fault for writing
+ *
+ * Context: process context, may sleep.  Takes the owner's mmap_lock for
+ * read, so must be called with no ODP lock held.
+ * Return: the bytes from @iova that lie in the VMA holding @iova, if the
+ * fault-around rules allow faulting over it (rxe_odp_vma_fits_window());
+ * otherwise, or if the mm is gone, 0.
+ */
+u64 rxe_odp_fault_ahead_len(struct rxe_mr *mr, u64 iova, u64 len, bool write)
+{
+	struct mm_struct *mm = mr->umem->owning_mm;
+	u64 va = rxe_odp_iova_to_va(mr, iova);
+	struct vm_area_struct *vma;
+	u64 ret = 0;
+
+	if (!mmget_not_zero(mm))
+		return 0;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, va);
+	if (vma && rxe_odp_vma_fits_window(vma, write))
+		ret = min(len, vma->vm_end - va);
+	mmap_read_unlock(mm);
+	mmput(mm);
+
+	return ret;
+}
+
 /**
  * rxe_odp_prefetch_ahead - queue a fault-ahead
  * @mr: ODP MR, referenced by the caller
@@ -521,10 +697,10 @@ out_free_req:
  * @len: bytes, inside the MR, <= U32_MAX
  * @write: fault for writing (the MR was just written, so it allows it)
  *
- * rxe_odp_fault_around.c says when.  Runs like a queued PREFETCH(_WRITE)
+ * rxe_odp_stream_ahead() says when.  Runs like a queued PREFETCH(_WRITE)
  * request, limited to the VMA where it starts; it is dropped rather than
- * made to wait when memory is short or RXE_ODP_AHEAD_MAX_QUEUED requests
- * wait already.
+ * made to wait when memory is short or RXE_ODP_AHEAD_MR_MAX SGEs of the
+ * MR wait already.
  * Context: rxe task, no ODP lock held.  Takes rxe_odp_prefetch_lock.
  */
 void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
@@ -533,6 +709,11 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 		write ? IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
 			IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
 	struct rxe_odp_prefetch *req;
+	u64 va;
+
+	/* made by the rxe task from a checked copy: checked all the same */
+	if (rxe_odp_mr_va(mr, iova, len, &va))
+		return;
 
 	req = rxe_odp_prefetch_alloc(advice, 1, GFP_NOWAIT | __GFP_NOWARN);
 	if (!req)
@@ -542,7 +723,7 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 	req->sge[0].length = len;
 
 	spin_lock(&rxe_odp_prefetch_lock);
-	if (rxe_odp_prefetch_nr_queued >= RXE_ODP_AHEAD_MAX_QUEUED ||
+	if (rxe_odp_mr(mr)->nr_prefetch_sges >= RXE_ODP_AHEAD_MR_MAX ||
 	    READ_ONCE(mr->state) != RXE_MR_STATE_VALID || !rxe_get(mr)) {
 		spin_unlock(&rxe_odp_prefetch_lock);
 		kvfree(req);
@@ -561,29 +742,29 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
  *
  * Marks the MR invalid, so that no new prefetch validates against it and a
  * running one stops at its next step, and drops the references that queued
- * requests hold on it, so that dereg does not wait for them.
+ * requests hold on it, so that dereg does not wait for them: a walk of the
+ * MR's own list, at most RXE_ODP_PREFETCH_MR_MAX SGEs.
  * Context: process context (dereg_mr verb), before rxe_cleanup().  Takes
  * rxe_odp_prefetch_lock.
  */
 void rxe_odp_prefetch_cancel_mr(struct rxe_mr *mr)
 {
-	struct rxe_odp_prefetch *req;
-	u32 i;
+	struct rxe_odp_prefetch_sge *sge, *next;
+	struct rxe_odp_mr *odp;
 
 	if (!rxe_mr_is_odp(mr))
 		return;
+	odp = rxe_odp_mr(mr);
 
 	spin_lock(&rxe_odp_prefetch_lock);
 	WRITE_ONCE(mr->state, RXE_MR_STATE_INVALID);
-	list_for_each_entry(req, &rxe_odp_prefetch_queued, queued) {
-		for (i = 0; i < req->num_sge; i++) {
-			if (req->sge[i].mr != mr)
-				continue;
-			req->sge[i].mr = NULL;
-			/* not the last reference: the owner still holds one */
-			rxe_put(mr);
-		}
+	list_for_each_entry_safe(sge, next, &odp->prefetch_sges, node) {
+		list_del(&sge->node);
+		sge->mr = NULL;
+		/* not the last reference: the owner still holds one */
+		rxe_put(mr);
 	}
+	odp->nr_prefetch_sges = 0;
 	spin_unlock(&rxe_odp_prefetch_lock);
 }
 
@@ -611,7 +792,6 @@ int rxe_odp_advise_init(void)
 void rxe_odp_advise_exit(void)
 {
 	destroy_workqueue(rxe_odp_prefetch_wq);
-	WARN_ON_ONCE(!list_empty(&rxe_odp_prefetch_queued));
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
