@@ -370,9 +370,12 @@ static uint32_t sges_total(const struct sge_d *s, int n)
  * when a byte lands in it, and only the bytes that land are range-checked.
  * LOCAL_OK, or how it fails: LOCAL_ODP when ODP refuses the range or the
  * memory of an ODP MR (a local protection error), LOCAL_STOCK when stock
- * rxe does (a key that fails lookup, or a pinned MR's range): its statuses.
+ * rxe does (a key that fails lookup, or a pinned MR's range): its statuses;
+ * LOCAL_WRAP for a pinned MR's range that passes 2^64, which 6.12.107's
+ * mr_check_range() let through and later stock kernels refuse as any
+ * range (LOCAL_STOCK), while the spec's answer is LOCAL_ODP's: either.
  */
-enum { LOCAL_OK, LOCAL_ODP, LOCAL_STOCK };
+enum { LOCAL_OK, LOCAL_ODP, LOCAL_STOCK, LOCAL_WRAP };
 static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write, unsigned int rm)
 {
 	int i;
@@ -386,6 +389,8 @@ static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool writ
 		m = resolve(s[i].key, false);
 		if (!m || m->foreign || (m->access & acc) != acc)
 			return LOCAL_STOCK;
+		if (!m->odp && s[i].addr + take < s[i].addr)
+			return LOCAL_WRAP;
 		if (!range_ok(m, s[i].addr, take))
 			return m->odp ? LOCAL_ODP : LOCAL_STOCK;
 		if (m->odp && !mem_ok(s[i].addr, take, write, rm))
@@ -402,6 +407,8 @@ static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool writ
  */
 static uint32_t source_err(int l)
 {
+	if (l == LOCAL_WRAP)
+		return source_err(LOCAL_ODP) | source_err(LOCAL_STOCK);
 	if (l == LOCAL_ODP)
 		return ST(IBV_WC_LOC_PROT_ERR);
 	if (l == LOCAL_STOCK)
@@ -412,6 +419,8 @@ static uint32_t source_err(int l)
 /* Receiver statuses of a receive buffer that fails (malformed WQE if stock). */
 static uint32_t recv_err(int l)
 {
+	if (l == LOCAL_WRAP)
+		return recv_err(LOCAL_ODP) | recv_err(LOCAL_STOCK);
 	if (l == LOCAL_ODP)
 		return ST(IBV_WC_LOC_PROT_ERR);
 	if (l == LOCAL_STOCK)
