@@ -147,7 +147,7 @@ static struct {
 } cnt[NKIND];
 static struct {
 	long wrap, absurd, zero_len, stale, foreign, random_key, implicit_key, other_key, multi_sge;
-	long clashes, page_changes, reregs, rc_recreated, ud_recreated, canaries;
+	long clashes, page_changes, reregs, rc_recreated, ud_recreated, canaries, iova_wrap_regs;
 } cls;
 enum mm_act {
 	MM_UNMAP_MAP,
@@ -370,9 +370,12 @@ static uint32_t sges_total(const struct sge_d *s, int n)
  * when a byte lands in it, and only the bytes that land are range-checked.
  * LOCAL_OK, or how it fails: LOCAL_ODP when ODP refuses the range or the
  * memory of an ODP MR (a local protection error), LOCAL_STOCK when stock
- * rxe does (a key that fails lookup, or a pinned MR's range): its statuses.
+ * rxe does (a key that fails lookup, or a pinned MR's range): its statuses;
+ * LOCAL_WRAP for a pinned MR's range that passes 2^64, which 6.12.107's
+ * mr_check_range() let through and later stock kernels refuse as any
+ * range (LOCAL_STOCK), while the spec's answer is LOCAL_ODP's: either.
  */
-enum { LOCAL_OK, LOCAL_ODP, LOCAL_STOCK };
+enum { LOCAL_OK, LOCAL_ODP, LOCAL_STOCK, LOCAL_WRAP };
 static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool write, unsigned int rm)
 {
 	int i;
@@ -386,6 +389,8 @@ static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool writ
 		m = resolve(s[i].key, false);
 		if (!m || m->foreign || (m->access & acc) != acc)
 			return LOCAL_STOCK;
+		if (!m->odp && s[i].addr + take < s[i].addr)
+			return LOCAL_WRAP;
 		if (!range_ok(m, s[i].addr, take))
 			return m->odp ? LOCAL_ODP : LOCAL_STOCK;
 		if (m->odp && !mem_ok(s[i].addr, take, write, rm))
@@ -404,6 +409,8 @@ static int sges_ok(const struct sge_d *s, int ns, uint64_t n, int acc, bool writ
  */
 static uint32_t source_err(int l)
 {
+	if (l == LOCAL_WRAP)
+		return source_err(LOCAL_ODP) | source_err(LOCAL_STOCK);
 	if (l == LOCAL_ODP)
 		return ST(IBV_WC_LOC_PROT_ERR);
 	if (l == LOCAL_STOCK)
@@ -414,6 +421,8 @@ static uint32_t source_err(int l)
 /* Receiver statuses of a receive buffer that fails (stock: as above). */
 static uint32_t recv_err(int l)
 {
+	if (l == LOCAL_WRAP)
+		return recv_err(LOCAL_ODP) | recv_err(LOCAL_STOCK);
 	if (l == LOCAL_ODP)
 		return ST(IBV_WC_LOC_PROT_ERR);
 	if (l == LOCAL_STOCK)
@@ -1713,6 +1722,70 @@ static void rereg(struct rng *g)
 	unlock_all();
 }
 
+/*
+ * Wrap class, registration: an ODP MR over 64 KiB of E whose iova range
+ * passes 2^64 (ibv_reg_mr_iova).  The device must refuse it with EINVAL,
+ * or make it work over its whole range: then a write at its first iova
+ * (below 2^64) and one at iova 0 (past it) land at the right addresses.
+ */
+static void reg_iova_wrap(struct rng *g)
+{
+	uint64_t d = PAGE * (1 + below(g, 15)) + 8 * below(g, 512), va, iova = 0 - d;
+	uint8_t *src = (uint8_t *)(uintptr_t)reg[R_P].start + 7 * PAGE + 3;
+	struct ibv_mr *mr;
+	int i, st;
+
+	cls.iova_wrap_regs++;
+	lock_all();
+	va = draw_addr_in(g, &reg[R_E], 64 * KIB, PAGE);
+	if (va < reg[R_E].start || va + 64 * KIB > reg[R_E].start + reg[R_E].len ||
+	    !mem_ok(va, 64 * KIB, true, 0))
+		va = reg[R_E].start + 9 * PAGE;
+	if (!mem_ok(va, 64 * KIB, true, 0)) {
+		unlock_all();
+		return;
+	}
+	mr = ibv_reg_mr_iova(dev.pd, (void *)(uintptr_t)va, 64 * KIB, iova,
+			     ODP_ACCESS_ALL | IBV_ACCESS_ON_DEMAND);
+	if (trace_f) {
+		fprintf(trace_f, "reg_mr_iova va %#" PRIx64 " len 64K iova %#" PRIx64 ": %s\n", va,
+			iova, mr ? "accepted" : strerror(errno));
+		fflush(trace_f);
+	}
+	if (!mr) {
+		if (errno != EINVAL)
+			violation("ibv_reg_mr_iova with iova %#" PRIx64
+				  " + 64 KiB: %s, want EINVAL",
+				  iova, strerror(errno));
+		unlock_all();
+		return;
+	}
+	/* accepted: both sides of 2^64 must work */
+	for (i = 0; i < 2; i++) {
+		uint64_t at = i ? 0 : iova, off = i ? d : 0;
+		uint8_t *dst = (uint8_t *)(uintptr_t)(va + off);
+
+		odp_fill(src, 100, 0x10 + (uint64_t)i, 0);
+		memset(dst, 0, 100);
+		st = odp_rdma_sync(&rc, IBV_WR_RDMA_WRITE, src, 100, mrs[M_PIN].mr->lkey, at,
+				   mr->rkey);
+		if (st != IBV_WC_SUCCESS ||
+		    odp_check(dst, 100, 0x10 + (uint64_t)i, 0, "iova") >= 0) {
+			violation("an MR with iova %#" PRIx64
+				  " + 64 KiB was accepted, but a write at "
+				  "iova %#" PRIx64 " does not land at its address (status %d)",
+				  iova, at, st);
+			if (st != IBV_WC_SUCCESS) {
+				unlock_all();
+				rc_recreate(false);
+				lock_all();
+			}
+		}
+	}
+	ibv_dereg_mr(mr);
+	unlock_all();
+}
+
 /* ---- the mm thread: transient changes, undone at once ---- */
 static volatile bool stop_mm;
 
@@ -1930,7 +2003,10 @@ static int setup(struct rng *g)
 	if (map_region(&reg[R_P], "P", AREA + 0x80000000ull + 64 * KIB, 256 * KIB))
 		return -1;
 	reg[R_P].pinned = true;
+	/* P's draws are mostly inside it: its pinned MR is the good peer of most operations */
+	add_pt(&reg[R_P], reg[R_P].start + 64 * KIB);
 	add_pt(&reg[R_P], reg[R_P].start + 128 * KIB);
+	add_pt(&reg[R_P], reg[R_P].start + 192 * KIB);
 	if (map_region(&reg[R_G], "G", AREA + 0xc0000000ull, 64 * KIB))
 		return -1;
 	tmp_area = AREA + 0x100000000ull;
@@ -2017,6 +2093,7 @@ static void report(double secs)
 	       "multi-SGE %ld\n",
 	       cls.wrap, cls.absurd, cls.zero_len, cls.stale, cls.foreign, cls.random_key,
 	       cls.implicit_key, cls.other_key, cls.multi_sge);
+	printf("# wrapping-iova registrations %ld\n", cls.iova_wrap_regs);
 	printf("# redrawn (spans clashed) %ld, model page changes %ld, re-registrations %ld, QP "
 	       "pairs recreated rc %ld ud %ld "
 	       "(canaries %ld)\n",
@@ -2164,6 +2241,10 @@ int main(int argc, char **argv)
 		}
 		if (meta < 4) {
 			rereg(&g);
+			continue;
+		}
+		if (opt.wrap && meta < 5 && chance(&g, 20)) {
+			reg_iova_wrap(&g);
 			continue;
 		}
 		draw_op(&g, &o, (enum kind)pick(&g, w, NKIND));
