@@ -62,6 +62,7 @@ static struct {
 	const char *ifname;
 	uint64_t expl_mib;
 	bool verbose;
+	FILE *trace;
 } opt = {
 	.packets = 200000,
 	.seconds = 60,
@@ -195,9 +196,9 @@ static unsigned op_headers(uint8_t opcode)
 	unsigned t = opcode & 0xe0, op = opcode & 0x1f, h = 0;
 
 	if (t == OP_UD)
-		return (op == OP_SEND_ONLY || op == OP_SEND_ONLY_IMM) ?
-			       H_DETH | (op == OP_SEND_ONLY_IMM ? H_IMMDT : 0) :
-			       0;
+		return (op == OP_SEND_ONLY || op == OP_SEND_ONLY_IMM)
+			       ? H_DETH | (op == OP_SEND_ONLY_IMM ? H_IMMDT : 0)
+			       : 0;
 	if (t > OP_UD)
 		return 0;
 	switch (op) {
@@ -249,23 +250,23 @@ struct pkt {
 	uint8_t opcode;
 	bool se, mig, ackreq;
 	uint8_t tver;
-	int pad;	 /* pad count in the BTH; -1: what the payload needs */
+	int pad; /* pad count in the BTH; -1: what the payload needs */
 	uint16_t pkey;
 	uint32_t qpn;
 	uint8_t resv8; /* the BTH byte before the QPN (masked by the ICRC) */
 	uint32_t psn;
 	unsigned hdrs; /* extension headers present */
 	uint64_t va;
-	uint32_t rkey, dlen;		/* RETH */
-	uint64_t swap_add, comp;	/* AtomicETH (va, rkey as RETH) */
-	uint32_t aeth;			/* syndrome << 24 | msn */
-	uint64_t orig;			/* AtomicAckETH */
-	uint32_t imm, ieth, qkey, sqp;	/* ImmDt, IETH, DETH */
+	uint32_t rkey, dlen;	       /* RETH */
+	uint64_t swap_add, comp;       /* AtomicETH (va, rkey as RETH) */
+	uint32_t aeth;		       /* syndrome << 24 | msn */
+	uint64_t orig;		       /* AtomicAckETH */
+	uint32_t imm, ieth, qkey, sqp; /* ImmDt, IETH, DETH */
 	uint32_t rdeth, feth;
-	uint32_t paylen;		/* payload bytes */
-	uint32_t cut;			/* bytes cut off the end before the ICRC */
+	uint32_t paylen; /* payload bytes */
+	uint32_t cut;	 /* bytes cut off the end before the ICRC */
 	bool bad_icrc;
-	bool clean;			/* never given a bad ICRC */
+	bool clean; /* never given a bad ICRC */
 };
 
 static void pkt_init(struct pkt *p, uint8_t opcode, uint32_t qpn, uint32_t psn)
@@ -418,11 +419,11 @@ static size_t pkt_frame(const struct pkt *p, uint8_t *f)
 	memcpy(pseudo, ip, 20);
 	memcpy(pseudo + 20, udp, 8);
 	memcpy(pseudo + 28, bth, 12);
-	pseudo[1] = 0xff;		  /* TOS */
-	pseudo[8] = 0xff;		  /* TTL */
-	pseudo[10] = pseudo[11] = 0xff;	  /* IP checksum */
-	pseudo[26] = pseudo[27] = 0xff;	  /* UDP checksum */
-	pseudo[28 + 4] = 0xff;		  /* BTH reserved byte */
+	pseudo[1] = 0xff;		/* TOS */
+	pseudo[8] = 0xff;		/* TTL */
+	pseudo[10] = pseudo[11] = 0xff; /* IP checksum */
+	pseudo[26] = pseudo[27] = 0xff; /* UDP checksum */
+	pseudo[28 + 4] = 0xff;		/* BTH reserved byte */
 	crc = crc_update(ICRC_SEED, pseudo, sizeof(pseudo));
 	crc = ~crc_update(crc, bth + 12, tlen - 12);
 	if (p->bad_icrc)
@@ -454,8 +455,9 @@ enum cls {
 };
 
 static const char *const cls_name[NCLS] = {
-	"rc_write", "rc_read", "rc_atomic", "rc_atomic_write", "rc_flush", "rc_send",
-	"rc_response", "rc_response_bad", "uc", "ud", "wrap", "junk",
+	"rc_write", "rc_read", "rc_atomic",   "rc_atomic_write",
+	"rc_flush", "rc_send", "rc_response", "rc_response_bad",
+	"uc",	    "ud",      "wrap",	      "junk",
 };
 
 static struct {
@@ -472,6 +474,13 @@ static int send_pkt(struct pkt *p, enum cls c)
 	if (!p->clean && pm(opt.bad_icrc_pm))
 		p->bad_icrc = true;
 	n = pkt_frame(p, f);
+	if (opt.trace) /* CLOCK_MONOTONIC: the kernel log's clock, near enough */
+		fprintf(opt.trace,
+			"%.6f %s op %02x qpn %u psn %u va %" PRIx64 " rkey %x len %u pay %u pad %d "
+			"cut %u hdrs %x%s\n",
+			(double)odp_now_ns() / 1e9, cls_name[c], p->opcode, p->qpn, p->psn, p->va,
+			p->rkey, p->dlen, p->paylen, p->pad, p->cut, p->hdrs,
+			p->bad_icrc ? " bad-icrc" : "");
 	for (int tries = 0;; tries++) {
 		if (send(wire.fd, f, n, 0) == (ssize_t)n)
 			break;
@@ -731,8 +740,9 @@ static uint64_t pick_va(const struct tmr *m, uint64_t len, bool write)
 	if (va + len < va)
 		va = m->iova + below(fit + 1);
 	if (m->implicit && write && !(va >= m->iova && va + len <= end) && !nowhere_ok(va, len))
-		va = len > m->len ? TASK_TOP : pm(300) ? TASK_TOP + below(1ull << 40) :
-							  m->iova + below(fit + 1);
+		va = len > m->len ? TASK_TOP
+		     : pm(300)	  ? TASK_TOP + below(1ull << 40)
+				  : m->iova + below(fit + 1);
 	return va;
 }
 
@@ -772,8 +782,8 @@ static uint32_t pick_len(const struct tmr *m)
 	if (r < 84)
 		return 8;
 	{
-		static const uint32_t v[] = { 0x7fffffff, 0x80000000, 0x80000001, 0xfffffff8,
-					      0xffffffff, 0x40000000 };
+		static const uint32_t v[] = { 0x7fffffff, 0x80000000, 0x80000001,
+					      0xfffffff8, 0xffffffff, 0x40000000 };
 
 		return pm(500) ? v[below(6)] : (uint32_t)rnd();
 	}
@@ -800,17 +810,17 @@ struct target {
 	enum tkind kind;
 	struct ibv_qp *qp;
 	struct ibv_cq *cq;
-	uint32_t epsn;	/* responder: next PSN it expects */
-	uint32_t psn0;	/* completer: first PSN of its outstanding requests */
-	uint32_t npsn;	/* completer: PSNs they span */
-	int recvs;	/* receive WRs posted */
-	int reqs;	/* completer: requests outstanding */
+	uint32_t epsn; /* responder: next PSN it expects */
+	uint32_t psn0; /* completer: first PSN of its outstanding requests */
+	uint32_t npsn; /* completer: PSNs they span */
+	int recvs;     /* receive WRs posted */
+	int reqs;      /* completer: requests outstanding */
 	struct {
 		uint32_t psn, pkts, len;
 		bool atomic;
 	} req[8];
 	int nreq;
-	int next_resp;	/* completer: the request the next good response answers */
+	int next_resp; /* completer: the request the next good response answers */
 };
 
 enum { WR_RECV = 1, WR_SEND };
@@ -917,7 +927,9 @@ static struct ibv_qp *make_qp(enum ibv_qp_type type, struct ibv_cq *cq)
 		.qp_type = type,
 		.send_cq = cq,
 		.recv_cq = cq,
-		.cap = { .max_send_wr = 16, .max_recv_wr = 32, .max_send_sge = 2,
+		.cap = { .max_send_wr = 16,
+			 .max_recv_wr = 32,
+			 .max_send_sge = 2,
 			 .max_recv_sge = 2 },
 	};
 	struct ibv_qp *qp = ibv_create_qp(dev.pd, &ia);
@@ -979,7 +991,8 @@ static int post_requests(struct target *t)
 		wr.num_sge = 1;
 		wr.send_flags = IBV_SEND_SIGNALED;
 		if (atomic) {
-			wr.opcode = pm(500) ? IBV_WR_ATOMIC_FETCH_AND_ADD : IBV_WR_ATOMIC_CMP_AND_SWP;
+			wr.opcode =
+				pm(500) ? IBV_WR_ATOMIC_FETCH_AND_ADD : IBV_WR_ATOMIC_CMP_AND_SWP;
 			wr.wr.atomic.remote_addr = 0x1000;
 			wr.wr.atomic.rkey = 1;
 		} else {
@@ -1092,8 +1105,9 @@ static int target_sync(struct target *t)
 
 static int targets_create(void)
 {
-	static const enum tkind kinds[] = { T_RC, T_RC, T_RC, T_RC, T_UC, T_UC, T_UD,
-					    T_COMP, T_COMP };
+	static const enum tkind kinds[] = {
+		T_RC, T_RC, T_RC, T_RC, T_UC, T_UC, T_UD, T_COMP, T_COMP
+	};
 
 	sink_cq = ibv_create_cq(dev.ctx, 16, NULL, NULL, 0);
 	if (!sink_cq)
@@ -1103,9 +1117,9 @@ static int targets_create(void)
 		return -1;
 	for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct target *t = &tg[ntg++];
-		enum ibv_qp_type type = kinds[i] == T_UC ? IBV_QPT_UC :
-					kinds[i] == T_UD ? IBV_QPT_UD :
-							   IBV_QPT_RC;
+		enum ibv_qp_type type = kinds[i] == T_UC   ? IBV_QPT_UC
+					: kinds[i] == T_UD ? IBV_QPT_UD
+							   : IBV_QPT_RC;
 
 		t->kind = kinds[i];
 		t->cq = ibv_create_cq(dev.ctx, 512, NULL, NULL, 0);
@@ -1238,8 +1252,8 @@ static int gen_read(struct target *t, bool wrap)
 	struct pkt p;
 
 	/* a valid long read keeps the responder busy: keep most short */
-	if (len > 64 * mtu && len <= m->len && !pm(10))
-		len = (uint32_t)below(64 * mtu);
+	if (len > 64 * mtu && len <= m->len)
+		len = pm(20) ? (uint32_t)below(16 * MIB) : (uint32_t)below(64 * mtu);
 	pkt_init(&p, OP_RC | OP_READ_REQ, t->qp->qp_num, req_psn(t));
 	p.va = wrap ? wrap_va(m, &len) : pick_va(m, len, false);
 	p.rkey = pick_rkey(m);
@@ -1364,10 +1378,10 @@ static int gen_response(struct target *t, bool bad)
 	}
 	for (uint32_t i = 0, left = t->req[k].len; i < t->req[k].pkts; i++) {
 		bool last = left <= mtu;
-		uint8_t op = t->req[k].pkts == 1 ? OP_READ_RESP_ONLY :
-			     i == 0		 ? OP_READ_RESP_FIRST :
-			     last		 ? OP_READ_RESP_LAST :
-						   OP_READ_RESP_MIDDLE;
+		uint8_t op = t->req[k].pkts == 1 ? OP_READ_RESP_ONLY
+			     : i == 0		 ? OP_READ_RESP_FIRST
+			     : last		 ? OP_READ_RESP_LAST
+						 : OP_READ_RESP_MIDDLE;
 
 		if (bad && pm(30))
 			op = (uint8_t)(OP_READ_RESP_FIRST + below(6));
@@ -1399,7 +1413,9 @@ static int gen_junk(void)
 	uint8_t op = (uint8_t)rnd();
 
 	if (pm(500)) /* an opcode of the target's transport, and maybe a defined one */
-		op = (uint8_t)((t->kind == T_UC ? OP_UC : t->kind == T_UD ? OP_UD : OP_RC) |
+		op = (uint8_t)((t->kind == T_UC	  ? OP_UC
+				: t->kind == T_UD ? OP_UD
+						  : OP_RC) |
 			       below(0x20));
 	pkt_init(&p, op, qpn, pm(500) ? t->epsn : (uint32_t)rnd());
 	if (qpn == 1)
@@ -1421,9 +1437,9 @@ static int gen_junk(void)
 
 /* The classes' weights, per mille of messages. */
 static const unsigned mix[NCLS] = {
-	[C_RC_WRITE] = 240, [C_RC_READ] = 140,	   [C_RC_ATOMIC] = 100,	  [C_RC_ATOMIC_WRITE] = 50,
-	[C_RC_FLUSH] = 50,  [C_RC_SEND] = 100,	   [C_RC_RESP] = 60,	  [C_RC_RESP_BAD] = 40,
-	[C_UC] = 80,	    [C_UD] = 60,	   [C_WRAP] = 20,	  [C_JUNK] = 60,
+	[C_RC_WRITE] = 240, [C_RC_READ] = 140, [C_RC_ATOMIC] = 100, [C_RC_ATOMIC_WRITE] = 50,
+	[C_RC_FLUSH] = 50,  [C_RC_SEND] = 100, [C_RC_RESP] = 60,    [C_RC_RESP_BAD] = 40,
+	[C_UC] = 80,	    [C_UD] = 60,       [C_WRAP] = 20,	    [C_JUNK] = 60,
 };
 
 /* One message (one or more packets) of a class drawn by weight. */
@@ -1507,20 +1523,19 @@ static int health_rw(struct odp_rc_pair *pr, uint8_t *dst, struct ibv_mr *mdst, 
 {
 	odp_fill(hc.src, ODP_BUF_LEN, seed, 0);
 	memset(hc.back, 0, ODP_BUF_LEN);
-	if (odp_rdma_sync(pr, IBV_WR_RDMA_WRITE, hc.src + ODP_SRC_OFF, ODP_MSG_LEN,
-			  hc.msrc->lkey, (uintptr_t)dst + ODP_DST_OFF, mdst->rkey)) {
+	if (odp_rdma_sync(pr, IBV_WR_RDMA_WRITE, hc.src + ODP_SRC_OFF, ODP_MSG_LEN, hc.msrc->lkey,
+			  (uintptr_t)dst + ODP_DST_OFF, mdst->rkey)) {
 		odp_log("health: RDMA WRITE into the %s MR failed", what);
 		return -1;
 	}
 	if (odp_check(dst + ODP_DST_OFF, ODP_MSG_LEN, seed, ODP_SRC_OFF, what) >= 0)
 		return -1;
-	if (odp_rdma_sync(pr, IBV_WR_RDMA_READ, hc.back + ODP_SRC_OFF, ODP_MSG_LEN,
-			  hc.mback->lkey, (uintptr_t)dst + ODP_DST_OFF, mdst->rkey)) {
+	if (odp_rdma_sync(pr, IBV_WR_RDMA_READ, hc.back + ODP_SRC_OFF, ODP_MSG_LEN, hc.mback->lkey,
+			  (uintptr_t)dst + ODP_DST_OFF, mdst->rkey)) {
 		odp_log("health: RDMA READ from the %s MR failed", what);
 		return -1;
 	}
-	return odp_check(hc.back + ODP_SRC_OFF, ODP_MSG_LEN, seed, ODP_SRC_OFF, what) >= 0 ? -1 :
-											     0;
+	return odp_check(hc.back + ODP_SRC_OFF, ODP_MSG_LEN, seed, ODP_SRC_OFF, what) >= 0 ? -1 : 0;
 }
 
 /* Memory no valid packet may write is as it was filled. */
@@ -1660,8 +1675,8 @@ static int read_mac(const char *ifn, uint8_t *mac)
 
 	snprintf(path, sizeof(path), "/sys/class/net/%s/address", ifn);
 	if (read_line(path, s, sizeof(s)) ||
-	    sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
-		   &mac[4], &mac[5]) != 6) {
+	    sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
+		   &mac[5]) != 6) {
 		odp_log("no MAC address for %s", ifn);
 		return -1;
 	}
@@ -1734,7 +1749,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: pkt_fuzz [options]\n"
-		"Sends malformed RoCEv2 packets with correct ICRCs to rxe0's QPs and MRs (explicit,\n"
+		"Sends malformed RoCEv2 packets with correct ICRCs to rxe0's QPs and MRs "
+		"(explicit,\n"
 		"implicit, pinned; ODP mostly), from the veth peer of its netdev (root needed),\n"
 		"and checks that the device still works and that no memory outside what a valid\n"
 		"packet may write changed.  Exit: 0 ok, 1 a check failed, 2 setup failed.\n"
@@ -1749,6 +1765,8 @@ static void usage(FILE *f)
 		"  --explicit-mib N  size of the explicit ODP MR (default %" PRIu64 ")\n"
 		"  --ifname IF       send from IF (default: the veth peer of the GID's netdev)\n"
 		"  --verbose         log each health check\n"
+		"  --trace FILE      write every packet to FILE (time as in the kernel log,\n"
+		"                    class, fields): to match a splat with what caused it\n"
 		"Environment: RXE_DEV, RXE_GID_INDEX (as the ODP tests).\n",
 		opt.packets, opt.seconds, opt.check_every, opt.bad_icrc_pm, opt.expl_mib);
 }
@@ -1766,6 +1784,7 @@ static int parse(int argc, char **argv)
 		{ "explicit-mib", required_argument, NULL, 'm' },
 		{ "ifname", required_argument, NULL, 'i' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "trace", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1816,6 +1835,14 @@ static int parse(int argc, char **argv)
 		case 'v':
 			opt.verbose = true;
 			break;
+		case 'T':
+			opt.trace = fopen(optarg, "we");
+			if (!opt.trace) {
+				fprintf(stderr, "pkt_fuzz: %s: %s\n", optarg, strerror(errno));
+				exit(2);
+			}
+			setvbuf(opt.trace, NULL, _IOFBF, 1 << 20);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1824,8 +1851,7 @@ static int parse(int argc, char **argv)
 			exit(2);
 		}
 	}
-	if (optind < argc || opt.expl_mib < 1 || !opt.check_every ||
-	    opt.skip == (1u << NCLS) - 1) {
+	if (optind < argc || opt.expl_mib < 1 || !opt.check_every || opt.skip == (1u << NCLS) - 1) {
 		usage(stderr);
 		exit(2);
 	}
@@ -1835,8 +1861,10 @@ static int parse(int argc, char **argv)
 }
 
 /* rxe's counters that say how far the packets got */
-static const char *const rxe_cnt[] = { "rcvd_pkts", "duplicate_request", "out_of_seq_request",
-				       "rdma_recvs" };
+static const char *const rxe_cnt[] = { "rcvd_pkts",	     "duplicate_request",
+				       "out_of_seq_request", "rdma_recvs",
+				       "odp_faults",	     "odp_pages_faulted",
+				       "odp_invalidations" };
 #define NCNT (sizeof(rxe_cnt) / sizeof(rxe_cnt[0]))
 
 static void counters_read(uint64_t *v)
@@ -1942,5 +1970,7 @@ int main(int argc, char **argv)
 		report(secs, c0, c1);
 	}
 	printf("pkt_fuzz: seed %" PRIu64 ": %s\n", opt.seed, ret ? "FAILED" : "ok");
+	if (opt.trace)
+		fclose(opt.trace);
 	return ret;
 }
