@@ -61,7 +61,7 @@ static struct {
 	unsigned bad_icrc_pm; /* per mille */
 	const char *ifname;
 	uint64_t expl_mib;
-	bool verbose;
+	bool verbose, no_reuse_check;
 	FILE *trace;
 } opt = {
 	.packets = 200000,
@@ -867,7 +867,9 @@ static int qp_to_init(struct ibv_qp *qp, enum ibv_qp_type type)
 	return modify(qp, &a, mask | IBV_QP_ACCESS_FLAGS, "INIT");
 }
 
-/* RESET -> INIT -> RTR -> RTS, connected to the sink QP. */
+static uint32_t connect_to; /* the QPN qp_connect() connects to: the sink's */
+
+/* RESET -> INIT -> RTR -> RTS, connected to connect_to. */
 static int qp_connect(struct target *t, uint32_t rq_psn, uint32_t sq_psn)
 {
 	enum ibv_qp_type type = t->qp->qp_type;
@@ -883,7 +885,7 @@ static int qp_connect(struct target *t, uint32_t rq_psn, uint32_t sq_psn)
 	mask = IBV_QP_STATE;
 	if (type != IBV_QPT_UD) {
 		a.path_mtu = dev.port_attr.active_mtu;
-		a.dest_qp_num = sink->qp_num;
+		a.dest_qp_num = connect_to;
 		a.rq_psn = rq_psn;
 		a.ah_attr.is_global = 1;
 		a.ah_attr.grh.dgid = dev.gid;
@@ -1115,6 +1117,7 @@ static int targets_create(void)
 	sink = make_qp(IBV_QPT_RC, sink_cq);
 	if (!sink || qp_to_init(sink, IBV_QPT_RC))
 		return -1;
+	connect_to = sink->qp_num;
 	for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct target *t = &tg[ntg++];
 		enum ibv_qp_type type = kinds[i] == T_UC   ? IBV_QPT_UC
@@ -1564,6 +1567,45 @@ static int memory_check(void)
 	return bad ? -1 : 0;
 }
 
+/*
+ * A QP the fuzz left in any state, reset and connected to a fresh QP, must
+ * work like a new one: RC responder target tg[n] answers a fresh
+ * requester, then goes back to the sink.
+ */
+static int health_recycled(int n, uint64_t seed)
+{
+	struct target *t = &tg[n], h = { .kind = T_RC };
+	struct odp_rc_pair pr = { 0 };
+	int ret = -1;
+
+	h.cq = ibv_create_cq(dev.ctx, 64, NULL, NULL, 0);
+	h.qp = h.cq ? make_qp(IBV_QPT_RC, h.cq) : NULL;
+	if (!h.qp)
+		goto out;
+	connect_to = h.qp->qp_num;
+	if (target_reset(t))
+		goto out;
+	connect_to = t->qp->qp_num;
+	if (qp_connect(&h, 0, t->epsn))
+		goto out;
+	pr.a = h.qp;
+	pr.cq_a = h.cq;
+	pr.b = t->qp;
+	pr.cq_b = t->cq;
+	ret = health_rw(&pr, hc.odp, hc.modp, seed, "health ODP via a reset target QP");
+	if (ret)
+		odp_log("a target QP reset after fuzzing does not work like a new one");
+out:
+	connect_to = sink->qp_num;
+	if (target_reset(t))
+		ret = -1;
+	if (h.qp)
+		ibv_destroy_qp(h.qp);
+	if (h.cq)
+		ibv_destroy_cq(h.cq);
+	return ret;
+}
+
 static int health_check(const char *when)
 {
 	struct odp_rc_pair pr;
@@ -1586,6 +1628,8 @@ static int health_check(const char *when)
 	if (!ret)
 		ret = health_rw(&pr, hc.pin, hc.mpin, seed + 1, "health pinned");
 	odp_rc_pair_destroy(&pr);
+	if (!ret && !opt.no_reuse_check)
+		ret = health_recycled((int)(st.checks % N_RC), seed + 2);
 	if (ret)
 		odp_log("health (%s): the device no longer moves data right", when);
 	if (memory_check()) {
@@ -1764,6 +1808,8 @@ static void usage(FILE *f)
 		"  --bad-icrc PM     per mille of packets with a wrong ICRC (default %u)\n"
 		"  --explicit-mib N  size of the explicit ODP MR (default %" PRIu64 ")\n"
 		"  --ifname IF       send from IF (default: the veth peer of the GID's netdev)\n"
+		"  --no-reuse-check  leave out the check that a fuzzed RC target QP, reset and\n"
+		"                    connected to a fresh QP, works like a new one\n"
 		"  --verbose         log each health check\n"
 		"  --trace FILE      write every packet to FILE (time as in the kernel log,\n"
 		"                    class, fields): to match a splat with what caused it\n"
@@ -1785,6 +1831,7 @@ static int parse(int argc, char **argv)
 		{ "ifname", required_argument, NULL, 'i' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "trace", required_argument, NULL, 'T' },
+		{ "no-reuse-check", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1834,6 +1881,9 @@ static int parse(int argc, char **argv)
 			break;
 		case 'v':
 			opt.verbose = true;
+			break;
+		case 'R':
+			opt.no_reuse_check = true;
 			break;
 		case 'T':
 			opt.trace = fopen(optarg, "we");
