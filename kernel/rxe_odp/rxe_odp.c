@@ -17,8 +17,10 @@
  * has no DMA device (ib_uses_virt_dma()), so that address is the page's
  * kernel virtual address and rxe reads and writes the page through it.
  *
- * Every rxe access to an ODP MR goes through rxe_odp_map_prefix_and_lock():
- * it finds (or makes) the umem that mirrors the address, looks the range up
+ * Every rxe access to an ODP MR goes through rxe_odp_map_prefix_and_lock(),
+ * after rxe_odp_mr_va() checked the range against the MR: it finds the
+ * umem that mirrors the address (a chunk's child is made only by a fault
+ * that succeeds in it, rxe_odp_implicit.c), looks the range up
  * in its dma_list under umem_mutex and, on a missing page or a missing
  * write permission, faults it in with ib_umem_odp_map_dma_and_lock()
  * (HMM).  The access then happens with umem_mutex still held, so an
@@ -34,13 +36,15 @@
  *	Keeps an implicit MR's children alive while they are used.  Held for
  *	read by an rxe task (or a prefetch) from finding the umem of an
  *	address until it has dropped that umem's umem_mutex
- *	(rxe_odp_umem_for_and_lock() .. rxe_odp_unlock()), one umem at a time,
+ *	(rxe_odp_mirror_and_lock() .. rxe_odp_unlock()), one umem at a time,
  *	never recursively.  An explicit MR's children, and a HUGETLB MR's
  *	umem, are only freed at MR release, which waits for every MR
  *	reference, so its accesses do not take it.  Held for write to add a
  *	child (across ib_umem_odp_alloc_child(), which allocates with
  *	GFP_KERNEL and inserts the child's notifier, taking mmap_lock for
- *	write the first time the mm gets a notifier) and to remove one (across
+ *	write the first time the mm gets a notifier, and across the first
+ *	fault in the child, which takes mmap_lock for read and umem_mutex,
+ *	before the child is published) and to remove one (across
  *	ib_umem_odp_release(), which takes the child's umem_mutex and waits
  *	for an invalidation in progress in the mm to finish): by the rxe task
  *	that adds a child, which first releases least recently used ones past
@@ -109,6 +113,7 @@
 #include <linux/libnvdimm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
+#include <linux/overflow.h>
 #include <linux/sched/mm.h>
 #include <linux/sizes.h>
 
@@ -136,7 +141,7 @@ void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
 /**
  * rxe_odp_iova_to_va - the user virtual address an MR iova stands for
  * @mr: ODP MR
- * @iova: an iova that passed mr_check_range()
+ * @iova: an iova that passed rxe_odp_mr_va()
  *
  * uverbs guarantees that the iova and the start address share their
  * offset in the page.  No lock needed.
@@ -144,6 +149,71 @@ void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
 u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
 {
 	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/**
+ * rxe_odp_mr_va - check a range of an ODP MR and translate its start
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start of the range, untrusted (from a WQE, a packet or a verb)
+ * @len: bytes, untrusted; 0 is a range too
+ * @va: set to the user virtual address of @iova on success
+ *
+ * The bounds check of every ODP access: copies (requester, responder,
+ * completer), atomics, atomic write, flush and prefetch SGEs all enter
+ * through it, before any lookup.  rxe's own mr_check_range() computes
+ * @iova + @len without an overflow check in some 6.12 point releases, so
+ * a range that wraps past 2^64 got through it; here every sum is checked.
+ * Registration (rxe_odp_check_reg()) refuses an MR whose iova range or
+ * user range wraps, so @va + @len cannot wrap once this passed.
+ * No lock needed.
+ * Return: 0; -EFAULT if [@iova, @iova + @len) is not inside the MR (or,
+ * for an implicit MR, not inside the user address space).
+ */
+int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va)
+{
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
+	u64 end, uva, uend;
+
+	if (check_add_overflow(iova, len, &end) || iova < mr->ibmr.iova ||
+	    end - mr->ibmr.iova > mr->ibmr.length)
+		return -EFAULT;
+
+	uva = rxe_odp_iova_to_va(mr, iova);
+	if (check_add_overflow(uva, len, &uend) || uva < odp->start ||
+	    uend > odp->end)
+		return -EFAULT;
+
+	*va = uva;
+	return 0;
+}
+
+/**
+ * rxe_odp_check_reg - refuse an ODP MR that could not work over its range
+ * @start: user virtual address
+ * @length: bytes
+ * @iova: the MR's first iova
+ * @access: IB_ACCESS_* flags
+ *
+ * An implicit MR (@start 0, @length U64_MAX) covers the address space at
+ * iova == address, so it must have @iova 0; an explicit MR's user range
+ * and iova range must both end below 2^64 (rxe_odp_mr_va() relies on it).
+ * Non-ODP MRs are rxe's and not checked here.
+ * Context: reg_user_mr verb.
+ * Return: 0, or -EINVAL.
+ */
+int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
+{
+	u64 end;
+
+	if (!(access & IB_ACCESS_ON_DEMAND))
+		return 0;
+	if (!start && length == U64_MAX)
+		return iova ? -EINVAL : 0;
+	if (!length || check_add_overflow(start, length, &end) ||
+	    end > U64_MAX - PAGE_SIZE || check_add_overflow(iova, length, &end))
+		return -EINVAL;
+
+	return 0;
 }
 
 /**
@@ -416,10 +486,44 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
 	return -EFAULT;
 }
 
+/* What an access asks of rxe_odp_access_mirror(), and what it got. */
+struct rxe_odp_access {
+	u64 len;
+	bool write;
+	unsigned int bytes;
+	bool faulted;
+};
+
+/*
+ * rxe_odp_access_mirror - the mirror step of an access (copy, atomic, flush)
+ * @umem_odp: the umem holding @va, whose range ends at @end
+ * @va: user virtual address
+ * @end: end of the umem's range
+ * @arg: a struct rxe_odp_access; bytes is set to how much from @va this
+ *	step covers (at most RXE_ODP_CHUNK_SIZE, never past @end), faulted
+ *	to true if it had to fault
+ *
+ * Context, locks and return: as rxe_odp_map_range_and_lock().
+ */
+static int rxe_odp_access_mirror(struct ib_umem_odp *umem_odp, u64 va, u64 end,
+				 void *arg)
+{
+	struct rxe_odp_access *acc = arg;
+	int ret;
+
+	acc->bytes = min3(acc->len, (u64)RXE_ODP_CHUNK_SIZE, end - va);
+	ret = rxe_odp_map_range_and_lock(umem_odp, va, acc->bytes, acc->write);
+	if (ret > 0)
+		acc->faulted = true;
+
+	return ret;
+}
+
 /**
  * rxe_odp_map_prefix_and_lock - mirror and lock the start of a range
  * @odp: the MR's ODP state
- * @va: user virtual address inside the MR
+ * @va: user virtual address inside the MR, with [@va, @va + @len) checked
+ *	by rxe_odp_mr_va()
  * @len: bytes, > 0
  * @write: the caller will write, so the pages must be mapped writable
  * @bytes: set to how much of [@va, @va + @len) is mirrored and locked: at
@@ -431,39 +535,32 @@ static int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va,
  * time, dropping everything with rxe_odp_unlock() in between.
  * Context: rxe task (or a verb), may sleep.  Must be called with no
  * spinlock and no ODP lock held.
- * Locks: on success returns the umem with its umem_mutex held (and, for an
- * implicit MR, odp->children_rwsem held for read), the range mirrored as
- * asked until rxe_odp_unlock(); on error returns with nothing held.
- * Return: the umem; ERR_PTR(-EFAULT) if @va is outside the MR or a page
- * cannot be mirrored with the needed access; ERR_PTR(-EBUSY);
- * ERR_PTR(-ENOMEM).
+ * Locks: as rxe_odp_mirror_and_lock(): the range mirrored as asked until
+ * rxe_odp_unlock(); on error nothing held.
+ * Return: the umem; ERR_PTR(-EFAULT) if a page cannot be mirrored with the
+ * needed access; ERR_PTR(-EBUSY); ERR_PTR(-ENOMEM).
  */
 struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
 						u64 len, bool write,
 						unsigned int *bytes,
 						bool *faulted)
 {
+	struct rxe_odp_access acc = { .len = len, .write = write };
 	struct ib_umem_odp *umem_odp;
-	u64 end;
 	int err;
 
-	umem_odp = rxe_odp_umem_for_and_lock(odp, va, &end);
-	if (IS_ERR(umem_odp))
-		return PTR_ERR(umem_odp) == -ENOMEM ? umem_odp :
-						      ERR_PTR(-EFAULT);
+	umem_odp = rxe_odp_mirror_and_lock(odp, va, rxe_odp_access_mirror, &acc);
+	if (IS_ERR(umem_odp)) {
+		err = PTR_ERR(umem_odp);
+		/* a child that cannot be made is a page that cannot be */
+		return ERR_PTR(err == -ENOMEM || err == -EBUSY ? err : -EFAULT);
+	}
 
-	*bytes = min3(len, (u64)RXE_ODP_CHUNK_SIZE, end - va);
-	err = rxe_odp_map_range_and_lock(umem_odp, va, *bytes, write);
-	if (err < 0)
-		goto err_unlock_umem;
-	if (err && faulted)
+	*bytes = acc.bytes;
+	if (acc.faulted && faulted)
 		*faulted = true;
 
 	return umem_odp;
-
-err_unlock_umem:
-	rxe_odp_umem_unlock(odp);
-	return ERR_PTR(err);
 }
 
 /**
@@ -610,7 +707,7 @@ static int rxe_odp_copy_chunks(struct rxe_mr *mr, u64 va, void *addr,
 /**
  * rxe_odp_mr_copy - rxe_mr_copy() for an ODP MR
  * @mr: ODP MR, referenced by the caller
- * @iova: start, already checked against the MR by mr_check_range()
+ * @iova: start, untrusted: checked here (rxe_odp_mr_va())
  * @addr: kernel buffer
  * @length: bytes, > 0
  * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
@@ -620,17 +717,24 @@ static int rxe_odp_copy_chunks(struct rxe_mr *mr, u64 va, void *addr,
  *
  * Context: rxe task, may sleep.  Takes and drops umem_mutex (and an
  * implicit MR's children_rwsem) per chunk (rxe_odp_map_prefix_and_lock()).
- * Return: 0; -EFAULT if a page cannot be mirrored with the needed access
- * (the callers report a local protection error for an lkey, a remote
- * access error for an rkey); -EBUSY; -ENOMEM.
+ * Return: 0; -EFAULT if the range is not inside the MR or a page cannot
+ * be mirrored with the needed access (the callers report a local
+ * protection error for an lkey, a remote access error for an rkey);
+ * -EBUSY; -ENOMEM.
  */
 int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 		    unsigned int length, enum rxe_mr_copy_dir dir)
 {
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	u64 va = rxe_odp_iova_to_va(mr, iova);
 	bool faulted = false;
+	u64 va;
 	int err;
+
+	err = rxe_odp_mr_va(mr, iova, length, &va);
+	if (err) {
+		rxe_dbg_mr(mr, "copy %#llx+%u outside the MR\n", iova, length);
+		return err;
+	}
 
 	if (!rxe_odp_copy_mirrored(odp, va, addr, length, dir)) {
 		err = rxe_odp_copy_chunks(mr, va, addr, length, dir, &faulted);
@@ -669,12 +773,11 @@ static enum resp_states rxe_odp_atomic_begin_and_lock(struct rxe_mr *mr,
 	unsigned int bytes;
 	u64 va;
 
-	if (mr_check_range(mr, iova, sizeof(u64))) {
+	if (rxe_odp_mr_va(mr, iova, sizeof(u64), &va)) {
 		rxe_dbg_mr(mr, "iova out of range\n");
 		return RESPST_ERR_RKEY_VIOLATION;
 	}
 
-	va = rxe_odp_iova_to_va(mr, iova);
 	if (unlikely(va & (sizeof(u64) - 1))) {
 		rxe_dbg_mr(mr, "iova not aligned\n");
 		return RESPST_ERR_MISALIGNED_ATOMIC;
@@ -835,7 +938,7 @@ static int __rxe_odp_flush_pmem(struct ib_umem_odp *umem_odp, u64 va,
 /**
  * rxe_odp_flush_pmem_iova - rxe_flush_pmem_iova() for an ODP MR
  * @mr: ODP MR, referenced by the caller
- * @iova: start, already checked by mr_check_range()
+ * @iova: start, untrusted: checked here (rxe_odp_mr_va())
  * @length: bytes, > 0
  *
  * Pages are faulted in for reading, as the flush must reach every page
@@ -843,15 +946,20 @@ static int __rxe_odp_flush_pmem(struct ib_umem_odp *umem_odp, u64 va,
  *
  * Context: rxe responder task, may sleep.  Takes and drops umem_mutex (and
  * an implicit MR's children_rwsem) per chunk.
- * Return: 0; -EFAULT; -EINVAL (not persistent memory); -EBUSY; -ENOMEM.
+ * Return: 0; -EFAULT (outside the MR, or a page cannot be mirrored);
+ * -EINVAL (not persistent memory); -EBUSY; -ENOMEM.
  */
 int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length)
 {
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	u64 va = rxe_odp_iova_to_va(mr, iova);
 	struct ib_umem_odp *umem_odp;
 	unsigned int bytes;
+	u64 va;
 	int err;
+
+	err = rxe_odp_mr_va(mr, iova, length, &va);
+	if (err)
+		return err;
 
 	while (length) {
 		umem_odp = rxe_odp_map_prefix_and_lock(odp, va, length, false,
@@ -948,7 +1056,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 	if (WARN_ON_ONCE(!ib_uses_virt_dma(&rxe->ib_dev)))
 		return -EOPNOTSUPP;
 
-	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
+	odp = kzalloc(sizeof(*odp), GFP_KERNEL_ACCOUNT);
 	if (!odp)
 		return -ENOMEM;
 
@@ -970,6 +1078,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 		odp->end = ALIGN(start + length, PAGE_SIZE);
 	}
 	rxe_odp_children_init(odp);
+	INIT_LIST_HEAD(&odp->prefetch_sges);
 	odp->mm = current->mm;
 	mmgrab(odp->mm);
 	root->private = odp;

@@ -44,6 +44,7 @@ static inline int rxe_mr_supported_access(int access)
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
 void rxe_odp_init_caps(struct rxe_dev *rxe);
+int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access);
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 			 struct rxe_mr *mr);
 void rxe_odp_mr_release(struct rxe_mr *mr);
@@ -71,6 +72,12 @@ void rxe_odp_advise_exit(void);
  */
 static inline void rxe_odp_init_caps(struct rxe_dev *rxe)
 {
+}
+
+static inline int rxe_odp_check_reg(u64 start, u64 length, u64 iova,
+				    int access)
+{
+	return 0;
 }
 
 static inline int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start,

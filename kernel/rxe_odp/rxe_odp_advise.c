@@ -34,14 +34,17 @@
  * fatal signal).  Without the flag the request is queued on
  * rxe_odp_prefetch_wq and the verb returns 0 at once; errors of queued work
  * are only logged (dynamic debug), and the other SGEs are still prefetched.
- * When RXE_ODP_PREFETCH_MAX_QUEUED requests wait already, a new one is
- * carried out in the caller instead (same result, no error), so that what
- * waits in the kernel is bounded.
+ * When one of its MRs is named by RXE_ODP_PREFETCH_MR_MAX queued SGEs
+ * already, a new request is carried out in the caller instead (same
+ * result, no error): what waits is bounded per MR, charged to the caller's
+ * memory cgroup, and one process queueing much holds up no one else's
+ * requests nor fault-ahead.
  *
  * Fault-ahead (rxe_odp_fault_around.c) queues requests of its own through
  * rxe_odp_prefetch_ahead(): one range, checked by the rxe task that made
  * it, limited to one VMA when it runs, not counted in odp_prefetches, and
- * dropped rather than run in the caller when the queue is long.  They live
+ * dropped rather than run in the caller when RXE_ODP_AHEAD_MR_MAX SGEs of
+ * its MR are queued.  They live
  * and are cancelled as the verb's requests are.
  *
  * Lifetime of a request
@@ -56,8 +59,9 @@
  *
  * rxe_dereg_mr() calls rxe_odp_prefetch_cancel_mr() before it waits for the
  * references: under rxe_odp_prefetch_lock, the MR is marked invalid (so no
- * new request validates against it) and queued requests that have not
- * started drop their references to it; a running request sees the mark
+ * new request validates against it) and the SGEs of queued requests that
+ * have not started, which sit on the MR's own list (at most
+ * RXE_ODP_PREFETCH_MR_MAX of them), drop their references to it; a running request sees the mark
  * before its next step of at most RXE_ODP_CHUNK_SIZE.  So dereg (and process
  * exit, and device removal) never waits for a queued request, nor for more
  * than one step of a running one.  A request drops its MR references last;
@@ -68,8 +72,8 @@
  * Locking
  * -------
  * rxe_odp_prefetch_lock (spinlock)
- *	Guards rxe_odp_prefetch_queued and rxe_odp_prefetch_nr_queued, the
- *	MR references of queued requests, and the validation of a request
+ *	Guards each ODP MR's list of queued SGEs (odp->prefetch_sges,
+ *	odp->nr_prefetch_sges), the MR references of queued requests, and the validation of a request
  *	against rxe_odp_prefetch_cancel_mr() marking an MR invalid.  A leaf:
  *	MR lookups under it are RCU plus a kref, nothing sleeps under it, and
  *	it is never taken with an ODP lock held nor held while mirroring.
@@ -93,19 +97,21 @@
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
-/* Queued (not yet started) requests; beyond this the caller does the work. */
-#define RXE_ODP_PREFETCH_MAX_QUEUED 1024
-/* A fault-ahead is dropped when this many requests wait already. */
-#define RXE_ODP_AHEAD_MAX_QUEUED 64
+/* Queued SGEs naming one MR; beyond this the caller does the work. */
+#define RXE_ODP_PREFETCH_MR_MAX 64
+/* A fault-ahead is dropped when this many SGEs of its MR wait already. */
+#define RXE_ODP_AHEAD_MR_MAX 4
 
 /**
  * struct rxe_odp_prefetch_sge - one checked SGE of a prefetch request
  * @mr: the ODP MR, referenced; NULL once the reference is dropped
+ * @node: on the MR's odp->prefetch_sges while the request is queued
  * @iova: start of the range
  * @length: bytes
  */
 struct rxe_odp_prefetch_sge {
 	struct rxe_mr *mr;
+	struct list_head node;
 	u64 iova;
 	u32 length;
 };
@@ -113,7 +119,6 @@ struct rxe_odp_prefetch_sge {
 /**
  * struct rxe_odp_prefetch - one advise_mr prefetch request
  * @work: runs the request on rxe_odp_prefetch_wq (queued requests)
- * @queued: on rxe_odp_prefetch_queued from validation until @work starts
  * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
  * @ahead: a fault-ahead (rxe_odp_prefetch_ahead()), not a verb's request
  * @num_sge: entries in @sge
@@ -121,7 +126,6 @@ struct rxe_odp_prefetch_sge {
  */
 struct rxe_odp_prefetch {
 	struct work_struct work;
-	struct list_head queued;
 	enum ib_uverbs_advise_mr_advice advice;
 	bool ahead;
 	u32 num_sge;
@@ -130,8 +134,57 @@ struct rxe_odp_prefetch {
 
 static struct workqueue_struct *rxe_odp_prefetch_wq;
 static DEFINE_SPINLOCK(rxe_odp_prefetch_lock);
-static LIST_HEAD(rxe_odp_prefetch_queued);
-static unsigned int rxe_odp_prefetch_nr_queued;
+
+/* One step of a prefetch: what rxe_odp_prefetch_mirror() is asked and did. */
+struct rxe_odp_prefetch_step {
+	u64 len;
+	u64 perm;
+	bool fault;
+	u64 bytes;
+	unsigned long before;
+};
+
+/*
+ * rxe_odp_prefetch_mirror - the mirror step of a prefetch
+ * @umem_odp: the umem holding @va, whose range ends at @end
+ * @va: user virtual address
+ * @end: end of the umem's range
+ * @arg: a struct rxe_odp_prefetch_step: bytes is set to how much from @va
+ *	this step covers (at most RXE_ODP_CHUNK_SIZE, never past @end), before
+ *	to how many of its pages were not mirrored as asked
+ *
+ * Context: process context, may sleep; no umem_mutex held.  Takes
+ * umem_mutex to see what is mirrored already; if that is all, returns
+ * with it held; otherwise drops it and faults (or, for NO_FAULT,
+ * snapshots) the range with ib_umem_odp_map_dma_and_lock(), which runs
+ * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
+ * mmu_interval_read_retry() under it (retrying internally until
+ * HMM_RANGE_DEFAULT_TIMEOUT) and maps what it found.
+ * Return: 0 with umem_mutex held; -EFAULT if a page cannot be mirrored as
+ * asked or the owning process is gone; -EBUSY; -ENOMEM; nothing held.
+ */
+static int rxe_odp_prefetch_mirror(struct ib_umem_odp *umem_odp, u64 va,
+				   u64 end, void *arg)
+{
+	struct rxe_odp_prefetch_step *step = arg;
+	int ret;
+
+	step->bytes = min3(step->len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
+
+	mutex_lock(&umem_odp->umem_mutex);
+	step->before = __rxe_odp_pages_missing(umem_odp, va, step->bytes,
+					       step->perm);
+	if (!step->before)
+		return 0;
+	mutex_unlock(&umem_odp->umem_mutex);
+
+	ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, step->bytes,
+					   step->perm, step->fault);
+	if (ret >= 0)
+		return 0;
+	/* -EFAULT, -EPERM, -EINVAL: see above */
+	return ret == -ENOMEM || ret == -EBUSY ? ret : -EFAULT;
+}
 
 /*
  * rxe_odp_prefetch_step - mirror the start of a range of an ODP MR
@@ -142,75 +195,52 @@ static unsigned int rxe_odp_prefetch_nr_queued;
  *
  * Mirrors at most RXE_ODP_CHUNK_SIZE, and never past the end of the umem
  * that holds @va.  Counts the pages it newly mirrored (or, for
- * PREFETCH_WRITE, made writable) in odp_pages_prefetched.
+ * PREFETCH_WRITE, made writable) in odp_pages_prefetched.  A chunk with no
+ * child gets one only if this leaves pages mirrored in it.
  *
  * Context: process context, may sleep; no ODP lock held.
- * Locks: for an implicit MR, takes odp->children_rwsem for read for the
- * whole step; umem_mutex twice: to see what is mirrored already, and from the
- * mapping in ib_umem_odp_map_dma_and_lock() (which checks
- * mmu_interval_read_retry() under it) until the new pages are counted.
+ * Locks: those of rxe_odp_mirror_and_lock(), for the whole step.
  * Return: the bytes handled (> 0); -EFAULT if a page cannot be mirrored as
  * asked or the owning process is gone; -EBUSY; -ENOMEM.
  */
 static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 				 enum ib_uverbs_advise_mr_advice advice)
 {
-	bool fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT;
+	struct rxe_odp_prefetch_step step = {
+		.len = len,
+		.perm = ODP_READ_ALLOWED_BIT,
+		.fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+	};
 	struct rxe_dev *rxe = to_rdev(mr->ibmr.device);
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	u64 perm = ODP_READ_ALLOWED_BIT;
-	unsigned long before, after;
 	struct ib_umem_odp *umem_odp;
-	atomic64_t *pages;
-	u64 end;
+	unsigned long after;
 	int ret;
 
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE)
-		perm |= ODP_WRITE_ALLOWED_BIT;
+		step.perm |= ODP_WRITE_ALLOWED_BIT;
 
-	umem_odp = rxe_odp_umem_for_and_lock(odp, va, &end);
-	if (IS_ERR(umem_odp))
-		return PTR_ERR(umem_odp) == -ENOMEM ? -ENOMEM : -EFAULT;
-
-	len = min3(len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
-
-	/* 1. Mirrored as asked already: nothing to fault, nothing to count. */
-	mutex_lock(&umem_odp->umem_mutex);
-	before = __rxe_odp_pages_missing(umem_odp, va, len, perm);
-	mutex_unlock(&umem_odp->umem_mutex);
-	if (!before)
-		goto out_done;
-
-	/*
-	 * 2. Fault (or, for NO_FAULT, snapshot) the range.  Core runs
-	 * hmm_range_fault() under mmap_lock, takes umem_mutex, checks
-	 * mmu_interval_read_retry() under it (retrying internally until
-	 * HMM_RANGE_DEFAULT_TIMEOUT) and maps what it found; on success
-	 * umem_mutex stays held.
-	 */
-	ret = ib_umem_odp_map_dma_and_lock(umem_odp, va, len, perm, fault);
-	if (ret < 0) {
-		if (ret != -ENOMEM && ret != -EBUSY)
-			ret = -EFAULT; /* -EFAULT, -EPERM, -EINVAL: see above */
-		goto out_unlock_umem;
+	umem_odp = rxe_odp_mirror_and_lock(odp, va, rxe_odp_prefetch_mirror,
+					   &step);
+	if (IS_ERR(umem_odp)) {
+		ret = PTR_ERR(umem_odp);
+		/* a NO_FAULT snapshot of a chunk with nothing mapped */
+		if (ret == -ENODATA)
+			return step.bytes;
+		return ret == -ENOMEM || ret == -EBUSY ? ret : -EFAULT;
 	}
 
 	/*
-	 * 3. Count under the same hold of umem_mutex.  An invalidation
-	 * between 1. and 2. may make this an undercount, never more.
+	 * Count under the same hold of umem_mutex.  An invalidation between
+	 * the look and the fault may make this an undercount, never more.
 	 */
-	after = __rxe_odp_pages_missing(umem_odp, va, len, perm);
-	mutex_unlock(&umem_odp->umem_mutex);
-	if (before > after) {
-		pages = &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
-		atomic64_add(before - after, pages);
-	}
+	after = __rxe_odp_pages_missing(umem_odp, va, step.bytes, step.perm);
+	rxe_odp_unlock(odp, umem_odp);
+	if (step.before > after)
+		atomic64_add(step.before - after,
+			     &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED]);
 
-out_done:
-	ret = len;
-out_unlock_umem:
-	rxe_odp_umem_unlock(odp);
-	return ret;
+	return step.bytes;
 }
 
 /*
@@ -254,7 +284,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 
 /*
  * rxe_odp_prefetch_run - carry out a request
- * @req: a checked request, off rxe_odp_prefetch_queued
+ * @req: a checked request, no longer queued
  * @in_caller: run by the verb's caller (see rxe_odp_prefetch_range())
  * @sync: stop at the first error and return it; otherwise go on with the
  *	next SGE
@@ -291,7 +321,7 @@ static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *req, bool in_caller,
  *
  * After the last MR reference is gone the device may go too: nothing here
  * touches it.
- * Context: process context.  Not on rxe_odp_prefetch_queued.
+ * Context: process context.  No longer queued.
  */
 static void rxe_odp_prefetch_free(struct rxe_odp_prefetch *req)
 {
@@ -303,6 +333,63 @@ static void rxe_odp_prefetch_free(struct rxe_odp_prefetch *req)
 	kvfree(req);
 }
 
+/*
+ * __rxe_odp_prefetch_room - whether every MR of a request may queue it
+ * @req: a checked request
+ * @max: how many queued SGEs an MR may have before this one's
+ *
+ * Needs rxe_odp_prefetch_lock.
+ */
+static bool __rxe_odp_prefetch_room(struct rxe_odp_prefetch *req,
+				    unsigned int max)
+{
+	u32 i;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++)
+		if (rxe_odp_mr(req->sge[i].mr)->nr_prefetch_sges >= max)
+			return false;
+
+	return true;
+}
+
+/*
+ * __rxe_odp_prefetch_enqueue - put a checked request's SGEs on their MRs
+ *
+ * Needs rxe_odp_prefetch_lock; the caller then queues @req->work.
+ */
+static void __rxe_odp_prefetch_enqueue(struct rxe_odp_prefetch *req)
+{
+	struct rxe_odp_mr *odp;
+	u32 i;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++) {
+		odp = rxe_odp_mr(req->sge[i].mr);
+		list_add_tail(&req->sge[i].node, &odp->prefetch_sges);
+		odp->nr_prefetch_sges++;
+	}
+}
+
+/*
+ * __rxe_odp_prefetch_dequeue - take a queued request's SGEs off their MRs
+ *
+ * An SGE whose MR reference rxe_odp_prefetch_cancel_mr() dropped is off
+ * its list already.  Needs rxe_odp_prefetch_lock.
+ */
+static void __rxe_odp_prefetch_dequeue(struct rxe_odp_prefetch *req)
+{
+	u32 i;
+
+	lockdep_assert_held(&rxe_odp_prefetch_lock);
+	for (i = 0; i < req->num_sge; i++) {
+		if (!req->sge[i].mr)
+			continue;
+		list_del(&req->sge[i].node);
+		rxe_odp_mr(req->sge[i].mr)->nr_prefetch_sges--;
+	}
+}
+
 static void rxe_odp_prefetch_work(struct work_struct *work)
 {
 	struct rxe_odp_prefetch *req =
@@ -312,8 +399,7 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
 
 	/* From here on the MR references are ours, not dereg's to drop. */
 	spin_lock(&rxe_odp_prefetch_lock);
-	list_del_init(&req->queued);
-	rxe_odp_prefetch_nr_queued--;
+	__rxe_odp_prefetch_dequeue(req);
 	spin_unlock(&rxe_odp_prefetch_lock);
 
 	if (req->ahead && sge->mr)
@@ -341,22 +427,9 @@ rxe_odp_prefetch_alloc(enum ib_uverbs_advise_mr_advice advice, u32 num_sge,
 	if (!req)
 		return NULL;
 	INIT_WORK(&req->work, rxe_odp_prefetch_work);
-	INIT_LIST_HEAD(&req->queued);
 	req->advice = advice;
 	req->num_sge = num_sge;
 	return req;
-}
-
-/*
- * __rxe_odp_prefetch_enqueue - put a checked request on the queue
- *
- * Needs rxe_odp_prefetch_lock; the caller then queues @req->work.
- */
-static void __rxe_odp_prefetch_enqueue(struct rxe_odp_prefetch *req)
-{
-	lockdep_assert_held(&rxe_odp_prefetch_lock);
-	list_add_tail(&req->queued, &rxe_odp_prefetch_queued);
-	rxe_odp_prefetch_nr_queued++;
 }
 
 /*
@@ -377,7 +450,7 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
 {
 	struct rxe_dev *rxe = to_rdev(pd->ibpd.device);
 	struct rxe_mr *mr;
-	u64 last;
+	u64 va;
 
 	lockdep_assert_held(&rxe_odp_prefetch_lock);
 
@@ -402,8 +475,7 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
 		return -EPERM;
 	}
 
-	if (check_add_overflow(sge->iova, (u64)sge->length, &last) ||
-	    mr_check_range(mr, sge->iova, sge->length)) {
+	if (rxe_odp_mr_va(mr, sge->iova, sge->length, &va)) {
 		rxe_dbg_mr(mr, "prefetch %#llx+%u is not inside the MR\n",
 			   sge->iova, sge->length);
 		return -EINVAL;
@@ -417,8 +489,8 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
  * @req: a new request with @advice and @num_sge set, @sge zeroed
  * @pd: the PD of the verb
  * @sg_list: the SGEs as given
- * @queue: the request is to be queued: put it on rxe_odp_prefetch_queued
- *	if it passes, unless too many wait already
+ * @queue: the request is to be queued: put its SGEs on their MRs' lists
+ *	if it passes, unless one of them has RXE_ODP_PREFETCH_MR_MAX already
  *
  * Context: process context.  Takes rxe_odp_prefetch_lock.
  * Return: 0, with *@queue cleared if the caller must run the request
@@ -440,7 +512,7 @@ static int rxe_odp_prefetch_prepare(struct rxe_odp_prefetch *req,
 			goto out_unlock;
 	}
 
-	if (*queue && rxe_odp_prefetch_nr_queued >= RXE_ODP_PREFETCH_MAX_QUEUED)
+	if (*queue && !__rxe_odp_prefetch_room(req, RXE_ODP_PREFETCH_MR_MAX))
 		*queue = false;
 	if (*queue)
 		__rxe_odp_prefetch_enqueue(req);
@@ -523,8 +595,8 @@ out_free_req:
  *
  * rxe_odp_fault_around.c says when.  Runs like a queued PREFETCH(_WRITE)
  * request, limited to the VMA where it starts; it is dropped rather than
- * made to wait when memory is short or RXE_ODP_AHEAD_MAX_QUEUED requests
- * wait already.
+ * made to wait when memory is short or RXE_ODP_AHEAD_MR_MAX SGEs of the
+ * MR wait already.
  * Context: rxe task, no ODP lock held.  Takes rxe_odp_prefetch_lock.
  */
 void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
@@ -533,6 +605,11 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 		write ? IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
 			IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
 	struct rxe_odp_prefetch *req;
+	u64 va;
+
+	/* made by the rxe task from a checked copy: checked all the same */
+	if (rxe_odp_mr_va(mr, iova, len, &va))
+		return;
 
 	req = rxe_odp_prefetch_alloc(advice, 1, GFP_NOWAIT | __GFP_NOWARN);
 	if (!req)
@@ -542,7 +619,7 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 	req->sge[0].length = len;
 
 	spin_lock(&rxe_odp_prefetch_lock);
-	if (rxe_odp_prefetch_nr_queued >= RXE_ODP_AHEAD_MAX_QUEUED ||
+	if (rxe_odp_mr(mr)->nr_prefetch_sges >= RXE_ODP_AHEAD_MR_MAX ||
 	    READ_ONCE(mr->state) != RXE_MR_STATE_VALID || !rxe_get(mr)) {
 		spin_unlock(&rxe_odp_prefetch_lock);
 		kvfree(req);
@@ -561,29 +638,29 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
  *
  * Marks the MR invalid, so that no new prefetch validates against it and a
  * running one stops at its next step, and drops the references that queued
- * requests hold on it, so that dereg does not wait for them.
+ * requests hold on it, so that dereg does not wait for them: a walk of the
+ * MR's own list, at most RXE_ODP_PREFETCH_MR_MAX SGEs.
  * Context: process context (dereg_mr verb), before rxe_cleanup().  Takes
  * rxe_odp_prefetch_lock.
  */
 void rxe_odp_prefetch_cancel_mr(struct rxe_mr *mr)
 {
-	struct rxe_odp_prefetch *req;
-	u32 i;
+	struct rxe_odp_prefetch_sge *sge, *next;
+	struct rxe_odp_mr *odp;
 
 	if (!rxe_mr_is_odp(mr))
 		return;
+	odp = rxe_odp_mr(mr);
 
 	spin_lock(&rxe_odp_prefetch_lock);
 	WRITE_ONCE(mr->state, RXE_MR_STATE_INVALID);
-	list_for_each_entry(req, &rxe_odp_prefetch_queued, queued) {
-		for (i = 0; i < req->num_sge; i++) {
-			if (req->sge[i].mr != mr)
-				continue;
-			req->sge[i].mr = NULL;
-			/* not the last reference: the owner still holds one */
-			rxe_put(mr);
-		}
+	list_for_each_entry_safe(sge, next, &odp->prefetch_sges, node) {
+		list_del(&sge->node);
+		sge->mr = NULL;
+		/* not the last reference: the owner still holds one */
+		rxe_put(mr);
 	}
+	odp->nr_prefetch_sges = 0;
 	spin_unlock(&rxe_odp_prefetch_lock);
 }
 
@@ -611,7 +688,6 @@ int rxe_odp_advise_init(void)
 void rxe_odp_advise_exit(void)
 {
 	destroy_workqueue(rxe_odp_prefetch_wq);
-	WARN_ON_ONCE(!list_empty(&rxe_odp_prefetch_queued));
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */

@@ -6,9 +6,11 @@
  * Every ODP MR but a HUGETLB one hangs off an implicit ib_umem_odp (an
  * anchor with no page lists and no notifier).  Each RXE_ODP_CHILD_SIZE-
  * aligned chunk of its range gets a child ib_umem_odp - page lists plus an
- * mmu interval notifier over the chunk - the first time rxe touches the
- * chunk, so registration costs the same whatever the size, and an
- * invalidation only reaches the children it overlaps.
+ * mmu interval notifier over the chunk - the first time rxe mirrors a page
+ * of the chunk, so registration costs the same whatever the size, and an
+ * invalidation only reaches the children it overlaps.  An access that
+ * mirrors nothing (a hole, PROT_NONE, a wild iova of a peer) leaves no
+ * child behind.
  *
  * An implicit MR (addr 0, length U64_MAX) is such an MR over the whole
  * user address space of the registering mm, [0, mm->task_size): its lkey
@@ -42,12 +44,13 @@
  *
  * Children are added, and an implicit MR's removed, with
  * odp->children_rwsem held for write.  An implicit MR's children are used
- * under it held for read (rxe_odp_umem_for_and_lock() ..
- * rxe_odp_umem_unlock()); an explicit MR's children stay until MR release,
+ * under it held for read (rxe_odp_mirror_and_lock() ..
+ * rxe_odp_unlock()); an explicit MR's children stay until MR release,
  * so its accesses skip the rwsem (two atomics per packet).  See "Locking"
  * in rxe_odp.c.
  */
 
+#include <linux/memcontrol.h>
 #include <linux/mmu_notifier.h>
 #include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
@@ -247,40 +250,88 @@ static void rxe_odp_reap_work(struct work_struct *work)
 }
 
 /*
- * rxe_odp_child_create - make and publish the child of one chunk
- * @odp: the MR's ODP state
- * @idx: chunk index
- * @first: first address of the chunk inside the MR
- * @end: end of the chunk inside the MR
+ * rxe_odp_chunk - the chunk of an MR's range that holds a user address
+ * @odp: the MR's ODP state, chunked
+ * @va: user virtual address inside the MR
+ * @first: set to the first address of the chunk inside the MR
+ * @end: set to the end of the chunk inside the MR
  *
- * Context: rxe task, may sleep.  Needs children_rwsem held for write.
- * ib_umem_odp_alloc_child() allocates with GFP_KERNEL and inserts the
- * child's notifier (taking mmap_lock for write the first time the mm gets
- * a notifier); its callback may run from then on, before the child is
- * published, and finds private NULL and nothing mirrored.
+ * Return: the chunk's index in @odp->children.
+ */
+static unsigned long rxe_odp_chunk(struct rxe_odp_mr *odp, u64 va, u64 *first,
+				   u64 *end)
+{
+	u64 base = va & ~(RXE_ODP_CHILD_SIZE - 1);
+
+	*first = max_t(u64, odp->start, base);
+	*end = min_t(u64, odp->end, base + RXE_ODP_CHILD_SIZE);
+
+	return (va >> RXE_ODP_CHILD_SHIFT) -
+	       (odp->start >> RXE_ODP_CHILD_SHIFT);
+}
+
+/*
+ * rxe_odp_child_free - undo rxe_odp_child_alloc() of a child never published
+ * @odp: the MR's ODP state
+ * @child: the child; its umem_mutex not held
+ *
+ * Context: process context, may sleep.  Needs children_rwsem held for
+ * write, from rxe_odp_child_alloc() on.
+ */
+static void rxe_odp_child_free(struct rxe_odp_mr *odp,
+			       struct rxe_odp_child *child)
+{
+	lockdep_assert_held_write(&odp->children_rwsem);
+
+	xa_release(&odp->children, child->idx);
+	ib_umem_odp_release(child->umem);
+	kfree(child);
+}
+
+/*
+ * rxe_odp_child_alloc - make the child of one chunk, not yet published
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the chunk
+ *
+ * Reserves the chunk's slot in @odp->children, so that publishing it later
+ * allocates nothing.  Our allocations are charged to the memory cgroup of
+ * the registering mm; ib_umem_odp_alloc_child() allocates the page lists
+ * (16 bytes per page of the chunk) without accounting, which only
+ * publishing a child after a successful fault bounds (by what the process
+ * has mapped, as the core's own ib_umem_odp_get() does at registration).
+ * It also inserts the child's notifier, taking mmap_lock for write the first
+ * time the mm gets one; the callback may run from then on and finds
+ * private NULL.
+ * Context: rxe task or verb, may sleep.  Needs children_rwsem held for
+ * write.
  * Return: the child; ERR_PTR(-ENOMEM); ERR_PTR(-EFAULT) if the owning mm
  * is gone; another error of ib_umem_odp_alloc_child().
  */
-static struct rxe_odp_child *rxe_odp_child_create(struct rxe_odp_mr *odp,
-						  unsigned long idx, u64 first,
-						  u64 end)
+static struct rxe_odp_child *rxe_odp_child_alloc(struct rxe_odp_mr *odp,
+						 u64 va)
 {
-	unsigned int max = READ_ONCE(rxe_odp_implicit_max_children);
-	struct rxe_dev *rxe = rxe_odp_dev(odp);
-	atomic64_t *live = &rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN];
+	struct mem_cgroup *memcg, *old_memcg;
 	struct rxe_odp_child *child;
 	struct ib_umem_odp *umem;
+	unsigned long idx;
+	u64 first, end;
 	int err;
 
 	lockdep_assert_held_write(&odp->children_rwsem);
 
-	/* make room for this one first */
-	if (odp->implicit)
-		rxe_odp_children_trim(odp, max - 1);
-
-	child = kzalloc(sizeof(*child), GFP_KERNEL);
+	/* ours is charged to the registering process, not to the kworker */
+	memcg = get_mem_cgroup_from_mm(odp->mm);
+	old_memcg = set_active_memcg(memcg);
+	idx = rxe_odp_chunk(odp, va, &first, &end);
+	child = kzalloc(sizeof(*child), GFP_KERNEL_ACCOUNT);
+	err = child ? xa_reserve(&odp->children, idx, GFP_KERNEL_ACCOUNT) :
+		      -ENOMEM;
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
 	if (!child)
 		return ERR_PTR(-ENOMEM);
+	if (err)
+		goto err_free_child;
 	child->odp = odp;
 	child->idx = idx;
 
@@ -288,92 +339,167 @@ static struct rxe_odp_child *rxe_odp_child_create(struct rxe_odp_mr *odp,
 				       &rxe_odp_child_mn_ops);
 	if (IS_ERR(umem)) {
 		err = PTR_ERR(umem);
-		goto err_free_child;
+		goto err_release_slot;
 	}
 	child->umem = umem;
 
-	err = xa_err(xa_store(&odp->children, idx, child, GFP_KERNEL));
-	if (err)
-		goto err_release_umem;
-	odp->nr_children++;
-	if (odp->implicit)
-		atomic64_inc(live);
-
-	/* publish: the callback reads private under the same mutex */
-	mutex_lock(&umem->umem_mutex);
-	umem->private = child;
-	mutex_unlock(&umem->umem_mutex);
-
 	return child;
 
-err_release_umem:
-	ib_umem_odp_release(umem);
+err_release_slot:
+	xa_release(&odp->children, child->idx);
 err_free_child:
 	kfree(child);
 	return ERR_PTR(err);
 }
 
-/**
- * rxe_odp_umem_for_and_lock - the umem that mirrors a user address
+/*
+ * rxe_odp_child_publish - make a mirrored child reachable
  * @odp: the MR's ODP state
- * @va: user virtual address
+ * @child: from rxe_odp_child_alloc()
+ *
+ * Context: needs children_rwsem held for write and the child's
+ * umem_mutex: the invalidate callback reads private under that mutex.
+ * Return: 0, or -ENOMEM if the reserved slot could not be filled.
+ */
+static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
+				 struct rxe_odp_child *child)
+{
+	struct rxe_dev *rxe = rxe_odp_dev(odp);
+	int err;
+
+	lockdep_assert_held_write(&odp->children_rwsem);
+	lockdep_assert_held(&child->umem->umem_mutex);
+
+	/* the slot is reserved: no allocation, and none may sleep here */
+	err = xa_err(xa_store(&odp->children, child->idx, child, GFP_NOWAIT));
+	if (WARN_ON_ONCE(err))
+		return err;
+
+	child->umem->private = child;
+	odp->nr_children++;
+	if (odp->implicit) {
+		atomic64_inc(&rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN]);
+		WRITE_ONCE(child->last_use,
+			   atomic64_inc_return(&odp->lru_clock));
+	}
+
+	return 0;
+}
+
+/*
+ * rxe_odp_child_add_and_lock - mirror through a chunk that has no child
+ * @odp: the MR's ODP state, chunked
+ * @va: user virtual address inside the MR
+ * @mirror: what the caller does with the umem (see rxe_odp_mirror_and_lock())
+ * @arg: passed to @mirror
+ *
+ * A child is made for the chunk and @mirror run on it before anyone can
+ * see it; it is published only if @mirror succeeded and left pages
+ * mirrored.  So an access that faults nothing (a hole, PROT_NONE, a
+ * read-only page to write) leaves no child behind, and what a peer or a
+ * user can make us allocate is bounded by what the process has mapped.
+ * Another task may have added the child meanwhile: then @mirror runs on
+ * that one.
+ *
+ * Context: rxe task or verb, may sleep; no ODP lock held.  Takes
+ * children_rwsem for write across the fault (children_rwsem -> mmap_lock
+ * -> umem_mutex, as in "Locking" in rxe_odp.c); an explicit MR's accesses
+ * of other chunks do not wait for it.
+ * Locks: as rxe_odp_mirror_and_lock().
+ * Return: as rxe_odp_mirror_and_lock().
+ */
+static struct ib_umem_odp *
+rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
+			   int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
+					 u64 end, void *arg),
+			   void *arg)
+{
+	unsigned int max = READ_ONCE(rxe_odp_implicit_max_children);
+	struct rxe_odp_child *child;
+	struct ib_umem_odp *umem;
+	u64 first, end;
+	int ret;
+
+	down_write(&odp->children_rwsem);
+	child = xa_load(&odp->children, rxe_odp_chunk(odp, va, &first, &end));
+	if (child) {
+		umem = child->umem;
+		ret = mirror(umem, va, end, arg);
+		if (ret < 0)
+			goto err_unlock_children;
+		goto out_locked;
+	}
+
+	/* make room for this one first */
+	if (odp->implicit)
+		rxe_odp_children_trim(odp, max - 1);
+
+	child = rxe_odp_child_alloc(odp, va);
+	if (IS_ERR(child)) {
+		ret = PTR_ERR(child);
+		goto err_unlock_children;
+	}
+	umem = child->umem;
+
+	ret = mirror(umem, va, end, arg);
+	if (ret < 0)
+		goto err_free_child;
+	/* 0 mirrored pages: a NO_FAULT prefetch that found nothing */
+	ret = umem->npages ? rxe_odp_child_publish(odp, child) : -ENODATA;
+	if (ret) {
+		mutex_unlock(&umem->umem_mutex);
+		goto err_free_child;
+	}
+
+out_locked:
+	if (odp->implicit)
+		downgrade_write(&odp->children_rwsem);
+	else
+		up_write(&odp->children_rwsem);
+	return umem;
+
+err_free_child:
+	rxe_odp_child_free(odp, child);
+err_unlock_children:
+	up_write(&odp->children_rwsem);
+	return ERR_PTR(ret);
+}
+
+/*
+ * rxe_odp_umem_find_and_lock - the umem that mirrors a user address
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the MR
  * @end: set to the end of that umem's range
  *
- * For a chunked MR, creates the chunk's child umem on first use.
- * Context: rxe task, may sleep.  Must be called without umem_mutex held.
+ * Context: rxe task or verb, may sleep.  Must be called without
+ * umem_mutex held.
  * Locks: for an implicit MR, returns a umem with odp->children_rwsem held
  * for read, which keeps the umem alive until rxe_odp_umem_unlock().  An
  * explicit MR's umems live until MR release, which the caller's MR
  * reference holds off: nothing is held.  On error returns with nothing
  * held.
- * Return: the umem; ERR_PTR(-EFAULT) if @va is outside the MR or the
- * owning mm is gone; ERR_PTR(-ENOMEM); another error of
- * ib_umem_odp_alloc_child().
+ * Return: the umem; ERR_PTR(-ENOENT) if the chunk of @va has no child yet.
  */
-struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
-					      u64 *end)
+static struct ib_umem_odp *rxe_odp_umem_find_and_lock(struct rxe_odp_mr *odp,
+						      u64 va, u64 *end)
 {
 	struct rxe_odp_child *child;
-	unsigned long idx;
 	u64 first;
-
-	if (va < odp->start || va >= odp->end)
-		return ERR_PTR(-EFAULT);
 
 	if (!odp->chunked) {
 		*end = ib_umem_end(odp->root);
 		return odp->root;
 	}
 
-	idx = (va >> RXE_ODP_CHILD_SHIFT) - (odp->start >> RXE_ODP_CHILD_SHIFT);
-	first = max_t(u64, odp->start, va & ~(RXE_ODP_CHILD_SIZE - 1));
-	*end = min_t(u64, odp->end,
-		     (va & ~(RXE_ODP_CHILD_SIZE - 1)) + RXE_ODP_CHILD_SIZE);
-
 	/* xa_load() alone is safe for an explicit MR: see the header */
 	if (odp->implicit)
 		rxe_odp_down_read(&odp->children_rwsem);
-	child = xa_load(&odp->children, idx);
-	if (child)
-		goto out_used;
-	if (odp->implicit)
-		up_read(&odp->children_rwsem);
-
-	down_write(&odp->children_rwsem);
-	child = xa_load(&odp->children, idx);
+	child = xa_load(&odp->children, rxe_odp_chunk(odp, va, &first, end));
 	if (!child) {
-		child = rxe_odp_child_create(odp, idx, first, *end);
-		if (IS_ERR(child)) {
-			up_write(&odp->children_rwsem);
-			return ERR_CAST(child);
-		}
+		rxe_odp_umem_unlock(odp);
+		return ERR_PTR(-ENOENT);
 	}
-	if (odp->implicit)
-		downgrade_write(&odp->children_rwsem);
-	else
-		up_write(&odp->children_rwsem);
 
-out_used:
 	/* racing readers may store out of order: LRU only roughly */
 	if (odp->implicit)
 		WRITE_ONCE(child->last_use,
@@ -382,7 +508,50 @@ out_used:
 }
 
 /**
- * rxe_odp_umem_unlock - done with the umem of rxe_odp_umem_for_and_lock()
+ * rxe_odp_mirror_and_lock - one step of a walk over an MR's range
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the MR (rxe_odp_mr_va() checked it)
+ * @mirror: mirrors (a prefix of) the range from @va in the umem it is
+ *	given, whose range ends at its @end; returns >= 0 with that umem's
+ *	umem_mutex held, or an error with nothing held
+ * @arg: passed to @mirror
+ *
+ * The one walk of copies, atomics, flushes and prefetches: find the umem
+ * that holds @va - making a chunk's child only when @mirror succeeds in it
+ * (rxe_odp_child_add_and_lock()) - and run @mirror on it.
+ * Context: rxe task or verb, may sleep; no ODP lock held.
+ * Locks: on success returns the umem with its umem_mutex held and, for an
+ * implicit MR, odp->children_rwsem held for read; release both with
+ * rxe_odp_unlock().  On error nothing is held.
+ * Return: the umem; ERR_PTR() of @mirror's error; ERR_PTR(-ENODATA) if a
+ * new child would have had nothing mirrored (it is not kept); the errors
+ * of rxe_odp_child_alloc().
+ */
+struct ib_umem_odp *
+rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
+			int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
+				      u64 end, void *arg),
+			void *arg)
+{
+	struct ib_umem_odp *umem_odp;
+	u64 end;
+	int ret;
+
+	umem_odp = rxe_odp_umem_find_and_lock(odp, va, &end);
+	if (IS_ERR(umem_odp))
+		return rxe_odp_child_add_and_lock(odp, va, mirror, arg);
+
+	ret = mirror(umem_odp, va, end, arg);
+	if (ret < 0) {
+		rxe_odp_umem_unlock(odp);
+		return ERR_PTR(ret);
+	}
+
+	return umem_odp;
+}
+
+/**
+ * rxe_odp_umem_unlock - done with a umem of rxe_odp_umem_find_and_lock()
  * @odp: the MR's ODP state
  */
 void rxe_odp_umem_unlock(struct rxe_odp_mr *odp)

@@ -46,6 +46,9 @@
  * @last_umem: the umem of an explicit MR's last copy (NULL until one, and
  *	always for an implicit MR); rxe_odp_copy_mirrored() says why it may
  *	be used without a lookup or a lock
+ * @prefetch_sges: SGEs of queued prefetch requests that name this MR
+ *	(under rxe_odp_prefetch_lock, rxe_odp_advise.c)
+ * @nr_prefetch_sges: entries on @prefetch_sges
  * @seq_next: iova where the last copy into or out of the MR ended
  * @ahead_end: iova up to which fault-ahead has been queued
  *
@@ -65,6 +68,8 @@ struct rxe_odp_mr {
 	u64 start;
 	u64 end;
 	struct ib_umem_odp *last_umem;
+	struct list_head prefetch_sges;
+	unsigned int nr_prefetch_sges;
 	u64 seq_next;
 	u64 ahead_end;
 };
@@ -98,6 +103,7 @@ static inline struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
 
 /* rxe_odp.c */
 u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
+int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va);
 unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
 				      u64 len, u64 perm);
 void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
@@ -157,8 +163,11 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);
 /* rxe_odp_implicit.c */
 void rxe_odp_children_init(struct rxe_odp_mr *odp);
 void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
-struct ib_umem_odp *rxe_odp_umem_for_and_lock(struct rxe_odp_mr *odp, u64 va,
-					      u64 *end);
+struct ib_umem_odp *
+rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
+			int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
+				      u64 end, void *arg),
+			void *arg);
 void rxe_odp_umem_unlock(struct rxe_odp_mr *odp);
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
