@@ -32,6 +32,42 @@ need_tools() {
 	fi
 }
 
+# archive_kernel: sets RXE_KVER and RXE_KSRC_VERSION, unless pinned, to the
+# newest 6.12 kernel of $RXE_SUITE(-security): linux-image-amd64's newest
+# version and the kernel package it depends on.  The answer is kept in
+# $RXE_CACHE/archive-kernel for $RXE_ARCHIVE_TTL seconds, so that every
+# script of one run sees the same kernel and the archive is read once a day.
+archive_kernel() {
+	[ -z "$RXE_KVER" ] || { [ -n "$RXE_KSRC_VERSION" ] || die "RXE_KVER is pinned: pin RXE_KSRC_VERSION too"; return 0; }
+	archive_kernel_cached && return 0
+	local f=$RXE_CACHE/archive-kernel st
+	[ "$(id -u)" = 0 ] || die "must run as root to read the archive's kernel list"
+	mkdir -p "$RXE_CACHE"
+	st=$RXE_CACHE/archive-apt
+	mkdir -p "$st/lists/partial"
+	printf 'deb [arch=amd64] %s %s main\ndeb [arch=amd64] %s %s-security main\n' \
+		"$RXE_MIRROR" "$RXE_SUITE" "$RXE_SECURITY_MIRROR" "$RXE_SUITE" >"$st/sources.list"
+	mkdir -p "$st/empty"
+	local o=(-o Dir::State="$st" -o Dir::State::Lists="$st/lists" -o Dir::State::status=/dev/null
+		-o Dir::Etc::SourceList="$st/sources.list" -o Dir::Etc::SourceParts="$st/empty" -o Dir::Cache="$st"
+		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$st/empty" -o APT::Architecture=amd64)
+	apt-get "${o[@]}" update >"$st/update.log" 2>&1 || { tail -n 5 "$st/update.log" >&2; die "could not read $RXE_SUITE's package lists (log: $st/update.log)"; }
+	RXE_KSRC_VERSION=$(apt-cache "${o[@]}" madison linux-image-amd64 | awk '{ print $3 }' | sort -V | tail -n 1)
+	RXE_KVER=$(apt-cache "${o[@]}" depends "linux-image-amd64=$RXE_KSRC_VERSION" |
+		sed -n 's/^ *Depends: linux-image-\(6\.12\.[^ ]*-amd64\)$/\1/p' | head -n 1)
+	[ -n "$RXE_KVER" ] || die "no 6.12 kernel behind linux-image-amd64 $RXE_KSRC_VERSION in $RXE_SUITE"
+	echo "$RXE_KVER $RXE_KSRC_VERSION" >"$f.new" && mv "$f.new" "$f"
+}
+
+# archive_kernel_cached: the same from the cache only (no network, no root);
+# fails when there is no fresh answer.
+archive_kernel_cached() {
+	local f=$RXE_CACHE/archive-kernel kv ks
+	[ -r "$f" ] && [ $(($(date +%s) - $(stat -c %Y "$f"))) -lt "$RXE_ARCHIVE_TTL" ] &&
+		read -r kv ks <"$f" && [ -n "$ks" ] || return 1
+	RXE_KVER=$kv RXE_KSRC_VERSION=$ks
+}
+
 # Key of the cached root: everything that goes into it.
 root_key() {
 	{
@@ -41,7 +77,10 @@ root_key() {
 	} | sha256sum | cut -c1-16
 }
 
-root_dir() { echo "$RXE_CACHE/root-$(root_key)"; }
+root_dir() {
+	archive_kernel
+	echo "$RXE_CACHE/root-$(root_key)"
+}
 
 # Run a command in the root with /proc, /sys and /dev available.
 in_root() {
@@ -61,3 +100,7 @@ release_root() {
 	done
 	return 0
 }
+
+# The default kernel as last read from the archive, when that is fresh (the
+# scripts that build or boot call archive_kernel, which reads it if not).
+[ -n "$RXE_KVER" ] || archive_kernel_cached 2>/dev/null || true
