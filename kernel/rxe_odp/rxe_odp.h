@@ -55,7 +55,7 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 int rxe_odp_mr_atomic_write(struct rxe_mr *mr, u64 iova, u64 value);
 int rxe_odp_flush_pmem_iova(struct rxe_mr *mr, u64 iova, unsigned int length);
 
-/* rxe_odp_advise.c: prefetch */
+/* rxe_odp_prefetch.c: prefetch */
 int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
 		      struct ib_sge *sg_list, u32 num_sge,
@@ -74,8 +74,7 @@ static inline void rxe_odp_init_caps(struct rxe_dev *rxe)
 {
 }
 
-static inline int rxe_odp_check_reg(u64 start, u64 length, u64 iova,
-				    int access)
+static inline int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
 {
 	return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
 /*
- * On-Demand Paging for rxe: what our own files (rxe_odp*.c) share.  The
- * hooks upstream rxe calls are in rxe_odp.h; the locks are described in
- * the "Locking" comment of rxe_odp.c.
+ * On-Demand Paging for rxe: what our own files (rxe_odp*.c) share, by
+ * layer: each file uses only those of the layers below it (the list is at
+ * the top of rxe_odp.c).  The hooks upstream rxe calls are in rxe_odp.h;
+ * the locks are described in the "Locking" comment of rxe_odp.c.
  */
 
 #ifndef RXE_ODP_LOC_H
@@ -19,7 +20,7 @@
 
 /*
  * Each aligned chunk of this size gets its own child umem on first use;
- * rxe_odp_implicit.c says why this size.
+ * rxe_odp_chunks.c says why this size.
  */
 #define RXE_ODP_CHILD_SHIFT 26
 #define RXE_ODP_CHILD_SIZE BIT_ULL(RXE_ODP_CHILD_SHIFT)
@@ -47,7 +48,7 @@
  *	always for an implicit MR); rxe_odp_copy_mirrored() says why it may
  *	be used without a lookup or a lock
  * @prefetch_sges: SGEs of queued prefetch requests that name this MR
- *	(under rxe_odp_prefetch_lock, rxe_odp_advise.c)
+ *	(under rxe_odp_prefetch_lock, rxe_odp_prefetch.c)
  * @nr_prefetch_sges: entries on @prefetch_sges
  * @seq_next: iova where the last copy into or out of the MR ended
  * @ahead_end: iova up to which fault-ahead has been queued
@@ -101,25 +102,49 @@ static inline struct rxe_odp_mr *rxe_odp_mr(struct rxe_mr *mr)
 	return to_ib_umem_odp(mr->umem)->private;
 }
 
-/* rxe_odp.c */
-u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
-int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va);
-unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
-				      u64 len, u64 perm);
+/**
+ * struct rxe_odp_mirror - what a walk over an MR does in each umem
+ * @fn: mirrors (a prefix of) the range from @va in @umem_odp, whose range
+ *	ends at @end; returns >= 0 with @umem_odp's umem_mutex held, or an
+ *	error with nothing held.  Embedded in the caller's own state, which
+ *	@fn reaches with container_of().
+ *
+ * See rxe_odp_mirror_and_lock().
+ */
+struct rxe_odp_mirror {
+	int (*fn)(struct rxe_odp_mirror *mirror, struct ib_umem_odp *umem_odp,
+		  u64 va, u64 end);
+};
+
+/* rxe_odp_umem.c: the mirror of one umem */
 void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
 		   enum rxe_counters pages, int npages);
 void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
 			  const struct mmu_notifier_range *range,
 			  unsigned long cur_seq);
-struct ib_umem_odp *rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va,
-						u64 len, bool write,
-						unsigned int *bytes,
-						bool *faulted);
-void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
+struct page *__rxe_odp_page(struct ib_umem_odp *umem_odp, u64 va, u64 perm,
+			    unsigned int *offset);
+unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
+				      u64 len, u64 perm);
+int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
+			       bool write);
 
-/* rxe_odp_fault_around.c */
+/* rxe_odp_fault_around.c: the window of a fault */
+bool rxe_odp_vma_fits_window(struct vm_area_struct *vma, bool write);
 void rxe_odp_fault_window(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 			  bool write, u64 *fault_va, u64 *fault_len);
+
+/* rxe_odp_chunks.c: bounds, children, the walk */
+u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
+int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va);
+void rxe_odp_children_init(struct rxe_odp_mr *odp);
+void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
+struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
+					    struct rxe_odp_mirror *mirror);
+void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
+
+/* rxe_odp_prefetch.c: prefetch and fault-ahead */
+void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);
 void rxe_odp_stream_ahead(struct rxe_mr *mr, u64 end, u64 ahead, bool write,
 			  bool faulted);
 u64 rxe_odp_fault_ahead_len(struct rxe_mr *mr, u64 iova, u64 len, bool write);
@@ -156,19 +181,6 @@ static inline void rxe_odp_fault_ahead(struct rxe_mr *mr,
 		return;
 	rxe_odp_stream_ahead(mr, end, ahead, write, faulted);
 }
-
-/* rxe_odp_advise.c */
-void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);
-
-/* rxe_odp_implicit.c */
-void rxe_odp_children_init(struct rxe_odp_mr *odp);
-void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
-struct ib_umem_odp *
-rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
-			int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
-				      u64 end, void *arg),
-			void *arg);
-void rxe_odp_umem_unlock(struct rxe_odp_mr *odp);
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
 

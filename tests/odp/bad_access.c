@@ -2,8 +2,8 @@
 /*
  * Bad accesses to ODP memory fail the way the verbs specification says:
  * a remote access error for the rkey side, a local protection error for
- * the lkey side; the QP that saw the error goes to the error state, while
- * the device, a QP pair that was already running, and a fresh QP pair on
+ * the lkey side (a key that fails lookup fails as stock rxe has it); the QP that saw the error goes
+ * to the error state, while the device, a QP pair that was already running, and a fresh QP pair on
  * the same MR keep working.
  */
 #include "odp_common.h"
@@ -231,15 +231,30 @@ TEST_F(bad, wrong_pd_rkey_is_remote_access_error)
 	after_error(_metadata, self);
 }
 
-/* RDMA write from a local buffer given with the lkey of an ODP MR of another PD. */
-TEST_F(bad, wrong_pd_lkey_is_local_protection_error)
+/*
+ * RDMA write from a local buffer given with the lkey of an ODP MR of another
+ * PD: the lookup fails before ODP is reached, so the status is stock rxe's,
+ * the same as with the lkey of a pinned MR of that PD.
+ */
+TEST_F(bad, wrong_pd_lkey_fails_as_with_a_pinned_mr)
 {
+	struct ibv_mr *pinned2;
+	int st_pinned;
+
 	ASSERT_EQ(0, other_pd_mr(self));
-	EXPECT_EQ(IBV_WC_LOC_PROT_ERR,
+	pinned2 = odp_reg_pinned(self->pd2, self->r2, REGION_LEN, ODP_ACCESS_ALL);
+	ASSERT_NE(NULL, pinned2);
+	st_pinned = odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->r2 + 100, BAD_MSG_LEN,
+				  pinned2->lkey, (uintptr_t)self->l, self->lmr->rkey);
+	EXPECT_NE(IBV_WC_SUCCESS, st_pinned);
+	after_error(_metadata, self);
+
+	EXPECT_EQ(st_pinned,
 		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->r2 + 100, BAD_MSG_LEN,
 				self->mr2->lkey, (uintptr_t)self->l, self->lmr->rkey));
 	EXPECT_EQ(-1, odp_check(self->l, REGION_LEN, SEED, 0, "target of a failed write"));
 	after_error(_metadata, self);
+	ibv_dereg_mr(pinned2);
 }
 
 TEST_HARNESS_MAIN

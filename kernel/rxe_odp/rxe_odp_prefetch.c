@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * On-Demand Paging for rxe: prefetch, the advise_mr verb.
+ * On-Demand Paging for rxe: prefetch (the advise_mr verb) and fault-ahead.
  *
  * ibv_advise_mr() asks for ranges of ODP MRs to be mirrored ahead of use,
  * so that the rxe tasks that access them later find every page in dma_list
@@ -40,12 +40,20 @@
  * memory cgroup, and one process queueing much holds up no one else's
  * requests nor fault-ahead.
  *
- * Fault-ahead (rxe_odp_fault_around.c) queues requests of its own through
- * rxe_odp_prefetch_ahead(): one range, checked by the rxe task that made
- * it, limited to one VMA when it runs, not counted in odp_prefetches, and
- * dropped rather than run in the caller when RXE_ODP_AHEAD_MR_MAX SGEs of
- * its MR are queued.  They live
- * and are cancelled as the verb's requests are.
+ * Fault-ahead.  Fault-around (rxe_odp_fault_around.c) makes misses
+ * cheaper, not fewer in bytes: a first transfer into fresh memory still
+ * allocates and zeroes every page it lands on inside the transfer, on the
+ * CPU that runs it.  So a copy that misses while it goes on where the last
+ * copy of the MR ended - a sequential stream - also queues a prefetch of
+ * the next fault_ahead_pages pages (rxe_odp_prefetch_ahead()), which
+ * another CPU faults in while this one moves data; the stream queues the
+ * next stretch each time it gets within half that distance of what was
+ * queued.  Such a request has one range, checked by the rxe task that made
+ * it, stays inside the MR and the VMA where it starts, follows the
+ * window's VMA rules (so a write never faults file pages ahead), is counted
+ * in odp_pages_prefetched but not in odp_prefetches, and is dropped rather
+ * than run in the caller when RXE_ODP_AHEAD_MR_MAX SGEs of its MR are
+ * queued.  It lives and is cancelled as the verb's requests are.
  *
  * Lifetime of a request
  * ---------------------
@@ -60,32 +68,24 @@
  * rxe_dereg_mr() calls rxe_odp_prefetch_cancel_mr() before it waits for the
  * references: under rxe_odp_prefetch_lock, the MR is marked invalid (so no
  * new request validates against it) and the SGEs of queued requests that
- * have not started, which sit on the MR's own list (at most
- * RXE_ODP_PREFETCH_MR_MAX of them), drop their references to it; a running request sees the mark
- * before its next step of at most RXE_ODP_CHUNK_SIZE.  So dereg (and process
+ * have not started, which sit on the MR's own list (a few dozen at most),
+ * drop their references to it; a running request sees the mark before its
+ * next step of at most RXE_ODP_CHUNK_SIZE.  So dereg (and process
  * exit, and device removal) never waits for a queued request, nor for more
  * than one step of a running one.  A request drops its MR references last;
  * after the last one it touches nothing but its own memory.  The work
  * function is this module's code: module exit destroys (drains) the
  * workqueue after every device is gone.
  *
- * Locking
- * -------
- * rxe_odp_prefetch_lock (spinlock)
- *	Guards each ODP MR's list of queued SGEs (odp->prefetch_sges,
- *	odp->nr_prefetch_sges), the MR references of queued requests, and the validation of a request
- *	against rxe_odp_prefetch_cancel_mr() marking an MR invalid.  A leaf:
- *	MR lookups under it are RCU plus a kref, nothing sleeps under it, and
- *	it is never taken with an ODP lock held nor held while mirroring.
- *	Only process context takes it (verbs, dereg, the workqueue).
- * Mirroring takes the locks of an rxe task, one umem at a time:
- * odp->children_rwsem (read; implicit MRs only), then the owning mm's
- * mmap_lock (read, inside ib_umem_odp_map_dma_and_lock()), then
- * umem_mutex; see rxe_odp.c.
+ * Locking: rxe_odp_prefetch_lock guards what is queued; see "Locking" in
+ * rxe_odp.c.
  */
 
 #include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/overflow.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -137,6 +137,7 @@ static DEFINE_SPINLOCK(rxe_odp_prefetch_lock);
 
 /* One step of a prefetch: what rxe_odp_prefetch_mirror() is asked and did. */
 struct rxe_odp_prefetch_step {
+	struct rxe_odp_mirror mirror;
 	u64 len;
 	u64 perm;
 	bool fault;
@@ -146,12 +147,12 @@ struct rxe_odp_prefetch_step {
 
 /*
  * rxe_odp_prefetch_mirror - the mirror step of a prefetch
+ * @mirror: in a struct rxe_odp_prefetch_step, whose bytes is set to how
+ *	much from @va this step covers (at most RXE_ODP_CHUNK_SIZE, never past
+ *	@end), before to how many of its pages were not mirrored as asked
  * @umem_odp: the umem holding @va, whose range ends at @end
  * @va: user virtual address
  * @end: end of the umem's range
- * @arg: a struct rxe_odp_prefetch_step: bytes is set to how much from @va
- *	this step covers (at most RXE_ODP_CHUNK_SIZE, never past @end), before
- *	to how many of its pages were not mirrored as asked
  *
  * Context: process context, may sleep; no umem_mutex held.  Takes
  * umem_mutex to see what is mirrored already; if that is all, returns
@@ -163,17 +164,19 @@ struct rxe_odp_prefetch_step {
  * Return: 0 with umem_mutex held; -EFAULT if a page cannot be mirrored as
  * asked or the owning process is gone; -EBUSY; -ENOMEM; nothing held.
  */
-static int rxe_odp_prefetch_mirror(struct ib_umem_odp *umem_odp, u64 va,
-				   u64 end, void *arg)
+static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
+				   struct ib_umem_odp *umem_odp, u64 va,
+				   u64 end)
 {
-	struct rxe_odp_prefetch_step *step = arg;
+	struct rxe_odp_prefetch_step *step =
+		container_of(mirror, struct rxe_odp_prefetch_step, mirror);
 	int ret;
 
 	step->bytes = min3(step->len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
 
 	mutex_lock(&umem_odp->umem_mutex);
-	step->before = __rxe_odp_pages_missing(umem_odp, va, step->bytes,
-					       step->perm);
+	step->before =
+		__rxe_odp_pages_missing(umem_odp, va, step->bytes, step->perm);
 	if (!step->before)
 		return 0;
 	mutex_unlock(&umem_odp->umem_mutex);
@@ -207,11 +210,14 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 				 enum ib_uverbs_advise_mr_advice advice)
 {
 	struct rxe_odp_prefetch_step step = {
+		.mirror.fn = rxe_odp_prefetch_mirror,
 		.len = len,
 		.perm = ODP_READ_ALLOWED_BIT,
 		.fault = advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
 	};
 	struct rxe_dev *rxe = to_rdev(mr->ibmr.device);
+	atomic64_t *prefetched =
+		&rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED];
 	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
 	struct ib_umem_odp *umem_odp;
 	unsigned long after;
@@ -220,8 +226,7 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE)
 		step.perm |= ODP_WRITE_ALLOWED_BIT;
 
-	umem_odp = rxe_odp_mirror_and_lock(odp, va, rxe_odp_prefetch_mirror,
-					   &step);
+	umem_odp = rxe_odp_mirror_and_lock(odp, va, &step.mirror);
 	if (IS_ERR(umem_odp)) {
 		ret = PTR_ERR(umem_odp);
 		/* a NO_FAULT snapshot of a chunk with nothing mapped */
@@ -237,8 +242,7 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	after = __rxe_odp_pages_missing(umem_odp, va, step.bytes, step.perm);
 	rxe_odp_unlock(odp, umem_odp);
 	if (step.before > after)
-		atomic64_add(step.before - after,
-			     &rxe->stats_counters[RXE_CNT_ODP_PAGES_PREFETCHED]);
+		atomic64_add(step.before - after, prefetched);
 
 	return step.bytes;
 }
@@ -586,6 +590,106 @@ out_free_req:
 	return err;
 }
 
+/* 64 MiB of 4 KiB pages: what one stream may have queued at most. */
+#define RXE_ODP_FAULT_AHEAD_MAX 16384
+
+static unsigned int rxe_odp_fault_ahead_pages = 1024;
+
+static int rxe_odp_fault_ahead_set(const char *val,
+				   const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, RXE_ODP_FAULT_AHEAD_MAX);
+}
+
+static const struct kernel_param_ops rxe_odp_fault_ahead_ops = {
+	.set = rxe_odp_fault_ahead_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(fault_ahead_pages, &rxe_odp_fault_ahead_ops,
+		&rxe_odp_fault_ahead_pages, 0644);
+
+MODULE_PARM_DESC(fault_ahead_pages,
+		 "Pages a sequential ODP stream faults ahead (0 = off)");
+
+/**
+ * rxe_odp_stream_ahead - queue the fault-ahead of a sequential copy
+ * @mr: ODP MR, referenced by the caller
+ * @end: iova where the copy ended
+ * @ahead: @mr's ahead_end as rxe_odp_fault_ahead() read it
+ * @write: the copy wrote the MR
+ * @faulted: the copy had to fault pages in
+ *
+ * The part of rxe_odp_fault_ahead() that decides and queues.  A sequential
+ * copy that faulted starts a stream; while a stream runs, each sequential
+ * copy that comes within half the fault-ahead distance of its end queues
+ * the stretch up to that distance past the copy.
+ *
+ * Context: rxe task, with no ODP lock held.
+ */
+void rxe_odp_stream_ahead(struct rxe_mr *mr, u64 end, u64 ahead, bool write,
+			  bool faulted)
+{
+	u64 dist = (u64)READ_ONCE(rxe_odp_fault_ahead_pages) << PAGE_SHIFT;
+	u64 mr_end = mr->ibmr.iova + mr->ibmr.length;
+	u64 from, to;
+
+	if (!dist)
+		return;
+
+	if (ahead >= end && ahead - end <= dist) {
+		/* a stream runs ahead of this copy */
+		if (ahead - end > dist / 2)
+			return;
+		from = ahead;
+	} else if (faulted) {
+		from = end;
+	} else {
+		return;
+	}
+
+	to = end + min(dist, mr_end - end);
+	if (from >= to)
+		return;
+	/* one copy moves the stream, whatever other QPs of the MR do */
+	if (cmpxchg(&rxe_odp_mr(mr)->ahead_end, ahead, to) != ahead)
+		return;
+
+	rxe_odp_prefetch_ahead(mr, from, to - from, write);
+}
+
+/**
+ * rxe_odp_fault_ahead_len - how much of a queued fault-ahead to fault
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start of the fault-ahead, inside the MR
+ * @len: its bytes
+ * @write: fault for writing
+ *
+ * Context: process context, may sleep.  Takes the owner's mmap_lock for
+ * read, so must be called with no ODP lock held.
+ * Return: the bytes from @iova that lie in the VMA holding @iova, if the
+ * fault-around rules allow faulting over it (rxe_odp_vma_fits_window());
+ * otherwise, or if the mm is gone, 0.
+ */
+u64 rxe_odp_fault_ahead_len(struct rxe_mr *mr, u64 iova, u64 len, bool write)
+{
+	struct mm_struct *mm = mr->umem->owning_mm;
+	u64 va = rxe_odp_iova_to_va(mr, iova);
+	struct vm_area_struct *vma;
+	u64 ret = 0;
+
+	if (!mmget_not_zero(mm))
+		return 0;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, va);
+	if (vma && rxe_odp_vma_fits_window(vma, write))
+		ret = min(len, vma->vm_end - va);
+	mmap_read_unlock(mm);
+	mmput(mm);
+
+	return ret;
+}
+
 /**
  * rxe_odp_prefetch_ahead - queue a fault-ahead
  * @mr: ODP MR, referenced by the caller
@@ -593,7 +697,7 @@ out_free_req:
  * @len: bytes, inside the MR, <= U32_MAX
  * @write: fault for writing (the MR was just written, so it allows it)
  *
- * rxe_odp_fault_around.c says when.  Runs like a queued PREFETCH(_WRITE)
+ * rxe_odp_stream_ahead() says when.  Runs like a queued PREFETCH(_WRITE)
  * request, limited to the VMA where it starts; it is dropped rather than
  * made to wait when memory is short or RXE_ODP_AHEAD_MR_MAX SGEs of the
  * MR wait already.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * On-Demand Paging for rxe: the children of chunked ODP MRs, and implicit
- * ODP MRs.
+ * On-Demand Paging for rxe: an MR's range and its chunks - the bounds of
+ * every access, the children of chunked ODP MRs, implicit ODP MRs, and the
+ * walk every access and prefetch takes (rxe_odp_mirror_and_lock()).
  *
  * Every ODP MR but a HUGETLB one hangs off an implicit ib_umem_odp (an
  * anchor with no page lists and no notifier).  Each RXE_ODP_CHILD_SIZE-
@@ -307,8 +308,7 @@ static void rxe_odp_child_free(struct rxe_odp_mr *odp,
  * Return: the child; ERR_PTR(-ENOMEM); ERR_PTR(-EFAULT) if the owning mm
  * is gone; another error of ib_umem_odp_alloc_child().
  */
-static struct rxe_odp_child *rxe_odp_child_alloc(struct rxe_odp_mr *odp,
-						 u64 va)
+static struct rxe_odp_child *rxe_odp_child_alloc(struct rxe_odp_mr *odp, u64 va)
 {
 	struct mem_cgroup *memcg, *old_memcg;
 	struct rxe_odp_child *child;
@@ -365,6 +365,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
 				 struct rxe_odp_child *child)
 {
 	struct rxe_dev *rxe = rxe_odp_dev(odp);
+	atomic64_t *live = &rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN];
 	int err;
 
 	lockdep_assert_held_write(&odp->children_rwsem);
@@ -378,7 +379,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
 	child->umem->private = child;
 	odp->nr_children++;
 	if (odp->implicit) {
-		atomic64_inc(&rxe->stats_counters[RXE_CNT_ODP_IMPLICIT_CHILDREN]);
+		atomic64_inc(live);
 		WRITE_ONCE(child->last_use,
 			   atomic64_inc_return(&odp->lru_clock));
 	}
@@ -390,8 +391,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
  * rxe_odp_child_add_and_lock - mirror through a chunk that has no child
  * @odp: the MR's ODP state, chunked
  * @va: user virtual address inside the MR
- * @mirror: what the caller does with the umem (see rxe_odp_mirror_and_lock())
- * @arg: passed to @mirror
+ * @mirror: what the caller does in the umem (see rxe_odp_mirror_and_lock())
  *
  * A child is made for the chunk and @mirror run on it before anyone can
  * see it; it is published only if @mirror succeeded and left pages
@@ -410,9 +410,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
  */
 static struct ib_umem_odp *
 rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
-			   int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
-					 u64 end, void *arg),
-			   void *arg)
+			   struct rxe_odp_mirror *mirror)
 {
 	unsigned int max = READ_ONCE(rxe_odp_implicit_max_children);
 	struct rxe_odp_child *child;
@@ -424,7 +422,7 @@ rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
 	child = xa_load(&odp->children, rxe_odp_chunk(odp, va, &first, &end));
 	if (child) {
 		umem = child->umem;
-		ret = mirror(umem, va, end, arg);
+		ret = mirror->fn(mirror, umem, va, end);
 		if (ret < 0)
 			goto err_unlock_children;
 		goto out_locked;
@@ -441,7 +439,7 @@ rxe_odp_child_add_and_lock(struct rxe_odp_mr *odp, u64 va,
 	}
 	umem = child->umem;
 
-	ret = mirror(umem, va, end, arg);
+	ret = mirror->fn(mirror, umem, va, end);
 	if (ret < 0)
 		goto err_free_child;
 	/* 0 mirrored pages: a NO_FAULT prefetch that found nothing */
@@ -463,6 +461,16 @@ err_free_child:
 err_unlock_children:
 	up_write(&odp->children_rwsem);
 	return ERR_PTR(ret);
+}
+
+/*
+ * rxe_odp_umem_unlock - done with a umem of rxe_odp_umem_find_and_lock()
+ * @odp: the MR's ODP state
+ */
+static void rxe_odp_umem_unlock(struct rxe_odp_mr *odp)
+{
+	if (odp->implicit)
+		up_read(&odp->children_rwsem);
 }
 
 /*
@@ -511,10 +519,7 @@ static struct ib_umem_odp *rxe_odp_umem_find_and_lock(struct rxe_odp_mr *odp,
  * rxe_odp_mirror_and_lock - one step of a walk over an MR's range
  * @odp: the MR's ODP state
  * @va: user virtual address inside the MR (rxe_odp_mr_va() checked it)
- * @mirror: mirrors (a prefix of) the range from @va in the umem it is
- *	given, whose range ends at its @end; returns >= 0 with that umem's
- *	umem_mutex held, or an error with nothing held
- * @arg: passed to @mirror
+ * @mirror: what the caller does in the umem (struct rxe_odp_mirror)
  *
  * The one walk of copies, atomics, flushes and prefetches: find the umem
  * that holds @va - making a chunk's child only when @mirror succeeds in it
@@ -527,11 +532,8 @@ static struct ib_umem_odp *rxe_odp_umem_find_and_lock(struct rxe_odp_mr *odp,
  * new child would have had nothing mirrored (it is not kept); the errors
  * of rxe_odp_child_alloc().
  */
-struct ib_umem_odp *
-rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
-			int (*mirror)(struct ib_umem_odp *umem_odp, u64 va,
-				      u64 end, void *arg),
-			void *arg)
+struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
+					    struct rxe_odp_mirror *mirror)
 {
 	struct ib_umem_odp *umem_odp;
 	u64 end;
@@ -539,25 +541,15 @@ rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
 
 	umem_odp = rxe_odp_umem_find_and_lock(odp, va, &end);
 	if (IS_ERR(umem_odp))
-		return rxe_odp_child_add_and_lock(odp, va, mirror, arg);
+		return rxe_odp_child_add_and_lock(odp, va, mirror);
 
-	ret = mirror(umem_odp, va, end, arg);
+	ret = mirror->fn(mirror, umem_odp, va, end);
 	if (ret < 0) {
 		rxe_odp_umem_unlock(odp);
 		return ERR_PTR(ret);
 	}
 
 	return umem_odp;
-}
-
-/**
- * rxe_odp_umem_unlock - done with a umem of rxe_odp_umem_find_and_lock()
- * @odp: the MR's ODP state
- */
-void rxe_odp_umem_unlock(struct rxe_odp_mr *odp)
-{
-	if (odp->implicit)
-		up_read(&odp->children_rwsem);
 }
 
 /**
@@ -595,6 +587,66 @@ void rxe_odp_children_destroy(struct rxe_odp_mr *odp)
 
 	cancel_delayed_work_sync(&odp->reap_work);
 	xa_destroy(&odp->children);
+}
+
+/**
+ * rxe_odp_iova_to_va - the user virtual address an MR iova stands for
+ * @mr: ODP MR
+ * @iova: an iova that passed rxe_odp_mr_va()
+ *
+ * uverbs guarantees that the iova and the start address share their
+ * offset in the page.  No lock needed.
+ */
+u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
+{
+	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/**
+ * rxe_odp_mr_va - check a range of an ODP MR and translate its start
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start of the range, untrusted (from a WQE, a packet or a verb)
+ * @len: bytes, untrusted; 0 is a range too
+ * @va: set to the user virtual address of @iova on success
+ *
+ * The bounds check of every ODP access: copies (requester, responder,
+ * completer), atomics, atomic write, flush and prefetch SGEs all enter
+ * through it, before any lookup.  rxe's own mr_check_range() computes
+ * @iova + @len without an overflow check in some 6.12 point releases, so
+ * a range that wraps past 2^64 got through it; here every sum is checked.
+ * Registration (rxe_odp_check_reg()) refuses an MR whose iova range or
+ * user range wraps, so @va + @len cannot wrap once this passed.
+ * No lock needed.
+ * Return: 0; -EFAULT if [@iova, @iova + @len) is not inside the MR (or,
+ * for an implicit MR, not inside the user address space).
+ */
+int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va)
+{
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
+	u64 end, uva, uend;
+
+	if (check_add_overflow(iova, len, &end) || iova < mr->ibmr.iova ||
+	    end - mr->ibmr.iova > mr->ibmr.length)
+		return -EFAULT;
+
+	uva = rxe_odp_iova_to_va(mr, iova);
+	if (check_add_overflow(uva, len, &uend) || uva < odp->start ||
+	    uend > odp->end)
+		return -EFAULT;
+
+	*va = uva;
+	return 0;
+}
+
+/**
+ * rxe_odp_unlock - drop what rxe_odp_map_prefix_and_lock() took
+ * @odp: the MR's ODP state
+ * @umem_odp: the umem it returned
+ */
+void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp)
+{
+	mutex_unlock(&umem_odp->umem_mutex);
+	rxe_odp_umem_unlock(odp);
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
