@@ -320,6 +320,23 @@ static bool range_ok(const struct fmr *m, uint64_t addr, uint64_t len)
 	return addr >= m->lo && addr + len <= m->hi;
 }
 
+/*
+ * An implicit MR covers the user address space, [0, mm->task_size): a
+ * prefetch past it is refused (EINVAL) like one outside an explicit MR.
+ * task_size is 2^47 - 4096 with 4-level paging and up to 2^56 - 4096 with
+ * 5-level: 0 inside for sure, 2 outside for sure, 1 either.
+ */
+static int beyond_user(const struct fmr *m, uint64_t addr, uint64_t len)
+{
+	if (!m->implicit)
+		return 0;
+	if (addr + len <= (1ull << 47) - 4096)
+		return 0;
+	if (addr + len > (1ull << 56) - 4096)
+		return 2;
+	return 1;
+}
+
 /* ---- operations ---- */
 struct sge_d {
 	uint64_t addr;
@@ -547,7 +564,7 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 			e.req |= ST(IBV_WC_REM_ACCESS_ERR);
 		break;
 	case K_PREFETCH: {
-		bool bad_mem = false;
+		bool bad_mem = false, maybe_einval = false;
 		int i;
 
 		for (i = 0; i < o->nl; i++) {
@@ -563,15 +580,19 @@ static struct expect expect_of(const struct op *o, unsigned int rm)
 				e.perr = 1u << EPERM;
 				return e;
 			}
-			if (!range_ok(m, s->addr, s->len)) {
+			if (!range_ok(m, s->addr, s->len) || beyond_user(m, s->addr, s->len) == 2) {
 				e.perr = 1u << EINVAL;
 				return e;
 			}
+			if (beyond_user(m, s->addr, s->len) == 1)
+				maybe_einval = true;
 			if (!mem_ok(s->addr, s->len,
 				    o->advice == IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, rm))
 				bad_mem = true;
 		}
 		e.perr = 1u; /* success */
+		if (maybe_einval)
+			e.perr |= 1u << EINVAL;
 		if (bad_mem && (o->pflags & IBV_ADVISE_MR_FLAG_FLUSH)) {
 			if (o->advice == IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
 				e.perr |= 1u << EFAULT; /* mirrors what is there */
