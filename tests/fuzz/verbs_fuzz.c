@@ -362,7 +362,10 @@ struct op {
 
 /* Acceptable outcomes. */
 #define ST(s) (1u << (s))
-#define ST_POSTFAIL (1u << 30)
+/* Pseudo-statuses of a requester: the post was refused, nothing completed. */
+#define ST_NOT_POSTED 30
+#define ST_NO_COMPLETION 31
+#define ST_POSTFAIL ST(ST_NOT_POSTED)
 #define RCV_NONE (1u << 31)
 struct expect {
 	uint32_t req;	/* requester completion statuses, ST_POSTFAIL */
@@ -844,6 +847,19 @@ static int wait_wc(struct ibv_cq *cq, struct ibv_wc *wc)
 	return ret;
 }
 
+/*
+ * The requester's status of one work request: ST_NOT_POSTED if posting
+ * failed (post_err), ST_NO_COMPLETION if none came, else the completion's.
+ */
+static int req_status(int post_err, struct ibv_cq *cq, struct ibv_wc *wc)
+{
+	if (post_err)
+		return ST_NOT_POSTED;
+	if (wait_wc(cq, wc))
+		return ST_NO_COMPLETION;
+	return wc->status;
+}
+
 /* A fresh pair must work at once: a pinned-to-pinned write, checked. */
 static void canary_rc(void)
 {
@@ -1320,9 +1336,9 @@ static void want_stream(struct span *s, uint32_t soff, uint32_t n)
 
 static const char *st_name(uint32_t st)
 {
-	if (st == 30)
+	if (st == ST_NOT_POSTED)
 		return "post refused";
-	if (st == 31)
+	if (st == ST_NO_COMPLETION)
 		return "no completion";
 	return ibv_wc_status_str((enum ibv_wc_status)st);
 }
@@ -1491,31 +1507,18 @@ static bool run_op(struct rng *g, struct op *o)
 			IBV_WR_ATOMIC_CMP_AND_SWP, IBV_WR_ATOMIC_FETCH_AND_ADD
 		};
 
-		if (post_wr(o, rc.a, opc[o->kind]))
-			req_st = 30;
-		else if (wait_wc(rc.cq_a, &wc))
-			req_st = 31;
-		else
-			req_st = wc.status;
+		req_st = req_status(post_wr(o, rc.a, opc[o->kind]), rc.cq_a, &wc);
 		break;
 	}
 	case K_AWRITE:
 	case K_FLUSH:
-		if (post_ext(o))
-			req_st = 30;
-		else if (wait_wc(rc.cq_a, &wc))
-			req_st = 31;
-		else
-			req_st = wc.status;
+		req_st = req_status(post_ext(o), rc.cq_a, &wc);
 		break;
 	case K_SEND:
-		if (post_recv_sges(rc.b, o->rcv, o->nrcv, (uint64_t)o->n) ||
-		    post_wr(o, rc.a, IBV_WR_SEND)) {
-			req_st = 30;
-		} else if (wait_wc(rc.cq_a, &wc)) {
-			req_st = 31;
-		} else {
-			req_st = wc.status;
+		req_st = req_status(post_recv_sges(rc.b, o->rcv, o->nrcv, (uint64_t)o->n) ||
+					    post_wr(o, rc.a, IBV_WR_SEND),
+				    rc.cq_a, &wc);
+		if (req_st != ST_NOT_POSTED && req_st != ST_NO_COMPLETION) {
 			if (req_st == IBV_WC_SUCCESS) {
 				if (!wait_wc(rc.cq_b, &wc)) {
 					rcv_st = wc.status;
@@ -1532,13 +1535,10 @@ static bool run_op(struct rng *g, struct op *o)
 		recreate_rc = req_st != IBV_WC_SUCCESS || rcv_st != IBV_WC_SUCCESS;
 		break;
 	case K_UD:
-		if (post_recv_sges(ud.b, o->rcv, 1, (uint64_t)o->n) ||
-		    post_wr(o, ud.a, IBV_WR_SEND)) {
-			req_st = 30;
-		} else if (wait_wc(ud.cq_a, &wc)) {
-			req_st = 31;
-		} else {
-			req_st = wc.status;
+		req_st = req_status(post_recv_sges(ud.b, o->rcv, 1, (uint64_t)o->n) ||
+					    post_wr(o, ud.a, IBV_WR_SEND),
+				    ud.cq_a, &wc);
+		if (req_st != ST_NOT_POSTED && req_st != ST_NO_COMPLETION) {
 			/* a datagram that arrives does so at once; wait longer when one must */
 			if (!quiet_poll(ud.cq_b, &wc,
 					(e0.rcv & RCV_NONE) ? 30 : odp_timeout_ms())) {
@@ -1595,7 +1595,8 @@ static bool run_op(struct rng *g, struct op *o)
 				  st_name((uint32_t)__builtin_ctz(e0.req)), e.req);
 			ok = false;
 		}
-		if ((o->kind == K_SEND || o->kind == K_UD) && req_st != 30 && req_st != 31) {
+		if ((o->kind == K_SEND || o->kind == K_UD) && req_st != ST_NOT_POSTED &&
+		    req_st != ST_NO_COMPLETION) {
 			uint32_t want_len = tot + (o->kind == K_UD ? GRH : 0);
 
 			if (!(e.rcv & (rcv_st == RCV_NONE ? RCV_NONE : 1u << rcv_st))) {
@@ -1617,7 +1618,7 @@ static bool run_op(struct rng *g, struct op *o)
 					memset(main_dst[i]->mode, W_KEEP, main_dst[i]->len);
 		}
 	}
-	if (req_st == 31 && o->kind != K_PREFETCH) {
+	if (req_st == ST_NO_COMPLETION && o->kind != K_PREFETCH) {
 		recreate_rc |= o->kind != K_UD;
 		recreate_ud |= o->kind == K_UD;
 	}
