@@ -246,23 +246,6 @@ TEST_F(hostile, reg_implicit_with_nonzero_iova_is_einval)
 		ibv_dereg_mr(mr);
 }
 
-/* MemAvailable of /proc/meminfo in KiB, or -1. */
-static long mem_available_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f;
-
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /*
  * A peer writes once into each of n unmapped 64 MiB chunks of a large
  * explicit ODP MR (every write fails, the QP pair is replaced each time).
@@ -293,7 +276,7 @@ static int chunk_spray(struct __test_metadata *_metadata, FIXTURE_DATA(hostile) 
 	EXPECT_EQ(IBV_WC_SUCCESS, odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, 64,
 						self->lmr->lkey, (uintptr_t)base, big->rkey));
 
-	before = mem_available_kb();
+	before = odp_proc_field_kb("/proc/meminfo", "MemAvailable");
 	for (i = 1; i <= n; i++) {
 		uint64_t raddr = (uintptr_t)base + (uint64_t)i * CHUNK + 4096 + 8;
 		struct ibv_wc wc = { .status = IBV_WC_SUCCESS };
@@ -312,7 +295,7 @@ static int chunk_spray(struct __test_metadata *_metadata, FIXTURE_DATA(hostile) 
 		if (odp_rc_pair_create(&self->dev, &self->rc, NULL))
 			goto out;
 	}
-	after = mem_available_kb();
+	after = odp_proc_field_kb("/proc/meminfo", "MemAvailable");
 out:
 	ibv_dereg_mr(big);
 	munmap(base, len);

@@ -294,14 +294,14 @@ long odp_pages_spanned(const void *addr, size_t len)
 	return (long)((a + len - 1) / ODP_PAGE - a / ODP_PAGE + 1);
 }
 
-long odp_proc_status_kb(const char *field)
+long odp_proc_field_kb(const char *path, const char *field)
 {
 	size_t flen = strlen(field);
 	char line[256];
 	long v = -1;
 	FILE *f;
 
-	f = fopen("/proc/self/status", "re");
+	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -312,6 +312,11 @@ long odp_proc_status_kb(const char *field)
 	}
 	fclose(f);
 	return v;
+}
+
+long odp_proc_status_kb(const char *field)
+{
+	return odp_proc_field_kb("/proc/self/status", field);
 }
 
 /* ---- position-dependent data ---- */

@@ -105,6 +105,8 @@ long odp_pages_swapped(const void *addr, size_t len);
 long odp_pages_spanned(const void *addr, size_t len);
 /* A "Vm...:" field of /proc/self/status in kB, or -1. */
 long odp_proc_status_kb(const char *field);
+/* A "Field:" of a /proc file such as /proc/meminfo in kB, or -1. */
+long odp_proc_field_kb(const char *path, const char *field);
 
 /* ---- position-dependent data ---- */
 /* The pattern byte at offset off for seed: every position differs. */
