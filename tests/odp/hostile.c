@@ -252,6 +252,37 @@ TEST_F(hostile, reg_implicit_with_nonzero_iova_is_einval)
  * Sets *drop_kb to how much MemAvailable dropped meanwhile (< 0: it grew).
  * Returns 0, or -1 if the spray could not be done as described.
  */
+/*
+ * A read reply that fails part way (a page of the ODP MR cannot be
+ * mirrored), then the same QPs are reset and connected again, as an
+ * application recovers: their next requests must be served as new ones.
+ * Stock rxe kept the failed read's resource past the reset and, the
+ * resources freed at RTR, answered the next write with it.
+ */
+TEST_F(hostile, read_reply_cut_short_then_qp_reset_serves_new_requests)
+{
+	uint8_t *back = self->l + 4 * ODP_PAGE;
+
+	ASSERT_EQ(0, mprotect(self->r + 2 * ODP_PAGE, ODP_PAGE, PROT_NONE));
+	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, back, 4 * ODP_PAGE, self->lmr->lkey,
+				(uintptr_t)self->r, self->mr->rkey));
+	ASSERT_EQ(0, mprotect(self->r + 2 * ODP_PAGE, ODP_PAGE, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, odp_wait_qp_state(self->rc.b, IBV_QPS_ERR));
+
+	ASSERT_EQ(0, odp_rc_pair_reconnect(&self->dev, &self->rc));
+	odp_fill(self->l, ODP_MSG_LEN, SEED + 2, 0);
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, ODP_MSG_LEN, self->lmr->lkey,
+				(uintptr_t)self->r + ODP_SRC_OFF, self->mr->rkey));
+	EXPECT_EQ(-1, odp_check(self->r + ODP_SRC_OFF, ODP_MSG_LEN, SEED + 2, 0, "ODP MR"));
+	memset(back, 0, 3 * ODP_PAGE);
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, back, 3 * ODP_PAGE, self->lmr->lkey,
+				(uintptr_t)self->r + ODP_SRC_OFF, self->mr->rkey));
+	EXPECT_EQ(-1, odp_cmp(back, self->r + ODP_SRC_OFF, 3 * ODP_PAGE, "read back"));
+}
+
 static int chunk_spray(struct __test_metadata *_metadata, FIXTURE_DATA(hostile) * self,
 		       unsigned int n, long *drop_kb)
 {
