@@ -126,6 +126,46 @@ TEST_F(hostile, remote_atomic_wrapping_past_2_64_is_remote_access_error)
 	after_error(_metadata, self);
 }
 
+/*
+ * A FLUSH (global visibility) whose range wraps, on an ODP and on a pinned
+ * MR: it reaches no copy, so only the range check judges it (6.12.107's
+ * summed iova + length and let it through; patch 0008).
+ */
+TEST_F(hostile, remote_flush_wrapping_past_2_64_is_remote_access_error)
+{
+#ifdef ODP_HAVE_WR_FLUSH
+	struct odp_qp_opts o = {
+		.send_ops_flags = IBV_QP_EX_WITH_FLUSH,
+		.extra_access = IBV_ACCESS_FLUSH_GLOBAL,
+	};
+	int odp;
+
+	if (!(self->dev.attr.device_cap_flags_ex & ODP_DEVICE_FLUSH_GLOBAL))
+		SKIP(return, "device does not advertise flush (global)");
+	for (odp = 0; odp < 2; odp++) {
+		struct ibv_mr *mr = odp_reg_maybe(self->dev.pd, self->r, REGION_LEN,
+						  ODP_ACCESS_ALL | IBV_ACCESS_FLUSH_GLOBAL, odp);
+
+		ASSERT_NE(NULL, mr);
+		odp_rc_pair_destroy(&self->rc);
+		ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, &o));
+		ibv_wr_start(self->rc.ax);
+		self->rc.ax->wr_id = 0xf1;
+		self->rc.ax->wr_flags = IBV_SEND_SIGNALED;
+		ibv_wr_flush(self->rc.ax, mr->rkey, WRAP_ADDR, ODP_MSG_LEN, IBV_FLUSH_GLOBAL,
+			     IBV_FLUSH_RANGE);
+		ASSERT_EQ(0, ibv_wr_complete(self->rc.ax));
+		EXPECT_EQ(IBV_WC_REM_ACCESS_ERR, odp_wait_status(self->rc.cq_a))
+		TH_LOG("%s MR", odp ? "ODP" : "pinned");
+		ibv_dereg_mr(mr);
+	}
+	EXPECT_TRUE(untouched(self));
+	after_error(_metadata, self);
+#else
+	SKIP(return, "libibverbs has no ibv_wr_flush");
+#endif
+}
+
 /* An ODP lkey whose SGE wraps, as the source of an RDMA write. */
 TEST_F(hostile, local_source_wrapping_past_2_64_is_local_protection_error)
 {
