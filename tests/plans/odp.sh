@@ -43,6 +43,10 @@ fi
 
 tests/peers/pyverbs test_odp
 
+# UCX (ucx_perftest, rc_v and ud_v) and Open MPI (tests/mpi/mpi_check) over
+# rxe0 in this guest, with and without ODP, the ODP counters checked.
+bash tests/mpi/guest-plan
+
 # Last: it deletes and re-adds the device (and reloads rdma_rxe).
 run_test odp/prefetch_link_delete 1800 bash tests/odp/prefetch-link-delete 20
 exit 0
