@@ -39,8 +39,8 @@
 /* Regions of the arena (offsets deliberately not aligned). */
 #define P2P_SEND_OFF 37ul
 #define P2P_RECV_OFF (2 * MIB + 1001)
-#define COLL_OFF (4 * MIB + 8)		/* int64 arrays: 8-byte aligned */
-#define WIN_OFF (6 * MIB + 4096 - 333)	/* window: put/get area */
+#define COLL_OFF (4 * MIB + 8)	       /* int64 arrays: 8-byte aligned */
+#define WIN_OFF (6 * MIB + 4096 - 333) /* window: put/get area */
 #define WIN_LEN (MIB + 64 * 1024ul)
 #define RMA_SRC_OFF (5 * MIB + 77)
 
@@ -92,7 +92,8 @@ static void check(const uint8_t *b, size_t len, uint64_t seed, const char *what,
 			continue;
 		if (!bad && reported < 10) {
 			fprintf(stderr,
-				"mpi_check: rank %d iter %d %s: byte %zu of %zu is 0x%02x, want 0x%02x\n",
+				"mpi_check: rank %d iter %d %s: byte %zu of %zu is 0x%02x, want "
+				"0x%02x\n",
 				rank, iter, what, i, len, b[i], want);
 			reported++;
 		}
@@ -174,9 +175,8 @@ static void p2p(uint8_t *a, int iter)
 
 		fill(a + P2P_SEND_OFF, len, seed_of(iter, 1 + (int)s, rank, next));
 		memset(a + P2P_RECV_OFF, 0, len);
-		MPI_Sendrecv(a + P2P_SEND_OFF, (int)len, MPI_BYTE, next, (int)s,
-			     a + P2P_RECV_OFF, (int)len, MPI_BYTE, prev, (int)s, MPI_COMM_WORLD,
-			     MPI_STATUS_IGNORE);
+		MPI_Sendrecv(a + P2P_SEND_OFF, (int)len, MPI_BYTE, next, (int)s, a + P2P_RECV_OFF,
+			     (int)len, MPI_BYTE, prev, (int)s, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 		snprintf(what, sizeof(what), "sendrecv %zu bytes", len);
 		check(a + P2P_RECV_OFF, len, seed_of(iter, 1 + (int)s, prev, rank), what, iter);
 	}

@@ -85,8 +85,8 @@ FIXTURE_TEARDOWN(ud_completion)
  * Sends one datagram from pair.a to pair.b over the device's GID of the
  * given family and checks b's receive completion and buffer.
  */
-static void ud_datagram_check(struct __test_metadata *_metadata,
-			      FIXTURE_DATA(ud_completion) * self, bool ipv4)
+static void ud_datagram_check(struct __test_metadata *_metadata, FIXTURE_DATA(ud_completion) * self,
+			      bool ipv4)
 {
 	struct odp_dev *d = &self->dev;
 	const uint8_t *l3 = self->rbuf;
@@ -103,8 +103,8 @@ static void ud_datagram_check(struct __test_metadata *_metadata,
 	memset(self->rbuf, 0xa5, UD_GRH_LEN + UD_PAYLOAD);
 	ASSERT_EQ(0, odp_post_recv(self->pair.b, self->rbuf, UD_GRH_LEN + UD_PAYLOAD,
 				   self->rmr->lkey, 2));
-	ASSERT_EQ(0, odp_post_ud_send(self->pair.a, self->pair.ah, self->pair.b->qp_num,
-				      self->sbuf, UD_PAYLOAD, self->smr->lkey, 1));
+	ASSERT_EQ(0, odp_post_ud_send(self->pair.a, self->pair.ah, self->pair.b->qp_num, self->sbuf,
+				      UD_PAYLOAD, self->smr->lkey, 1));
 	ASSERT_EQ(0, odp_wait_ok(self->pair.cq_a, IBV_WC_SEND, NULL));
 	ASSERT_EQ(0, odp_wait_ok(self->pair.cq_b, IBV_WC_RECV, &wc));
 
