@@ -795,8 +795,19 @@ static uint32_t pick_rkey(const struct tmr *m)
 
 	if (r < 85)
 		return m->rkey;
-	if (r < 90)
-		return mrs[below(NMR)].rkey ^ (pm(500) ? 0 : 1); /* another, or a wrong key byte */
+	if (r < 90) { /* another MR's key, or one with a wrong key byte */
+		const struct tmr *o = &mrs[below(NMR)];
+		bool exact = pm(500);
+
+		/*
+		 * Not the implicit MR's own key with a va picked for another
+		 * MR: it reaches every mapped byte, so such a write may land
+		 * in a guard and be right to.
+		 */
+		if (o->implicit && o != m)
+			exact = false;
+		return o->rkey ^ (exact ? 0 : 1);
+	}
 	if (r < 94)
 		return m->lkey ^ 0x80; /* right index, wrong key */
 	return (uint32_t)rnd();
@@ -1423,10 +1434,10 @@ static int gen_junk(void)
 	pkt_init(&p, op, qpn, pm(500) ? t->epsn : (uint32_t)rnd());
 	if (qpn == 1)
 		p.qpn = 0; /* never the GSI QP: MADs are not ours to fuzz */
-	/* no single packet writes more than this */
-	p.va = pick_va(m, MAX_FRAME, true);
-	p.rkey = pick_rkey(m);
 	p.dlen = pick_len(m);
+	/* as far as a message of dlen may write, later packets included */
+	p.va = pick_va(m, p.dlen > MAX_FRAME ? p.dlen : MAX_FRAME, true);
+	p.rkey = pick_rkey(m);
 	p.swap_add = rnd();
 	p.aeth = (uint32_t)rnd();
 	p.feth = (uint32_t)rnd();
