@@ -294,14 +294,14 @@ long odp_pages_spanned(const void *addr, size_t len)
 	return (long)((a + len - 1) / ODP_PAGE - a / ODP_PAGE + 1);
 }
 
-long odp_proc_status_kb(const char *field)
+long odp_proc_field_kb(const char *path, const char *field)
 {
 	size_t flen = strlen(field);
 	char line[256];
 	long v = -1;
 	FILE *f;
 
-	f = fopen("/proc/self/status", "re");
+	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -312,6 +312,11 @@ long odp_proc_status_kb(const char *field)
 	}
 	fclose(f);
 	return v;
+}
+
+long odp_proc_status_kb(const char *field)
+{
+	return odp_proc_field_kb("/proc/self/status", field);
 }
 
 /* ---- position-dependent data ---- */
@@ -587,6 +592,21 @@ int odp_rc_pair_create(struct odp_dev *d, struct odp_rc_pair *p, const struct od
 	return 0;
 err:
 	odp_rc_pair_destroy(p);
+	return ret;
+}
+
+int odp_rc_pair_reconnect(struct odp_dev *d, struct odp_rc_pair *p)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	int ret;
+
+	if (ibv_modify_qp(p->a, &a, IBV_QP_STATE) || ibv_modify_qp(p->b, &a, IBV_QP_STATE)) {
+		odp_log("modify QP to RESET: %s", strerror(errno));
+		return -errno;
+	}
+	ret = rc_connect(d, p->a, p->b->qp_num, 0);
+	if (!ret)
+		ret = rc_connect(d, p->b, p->a->qp_num, 0);
 	return ret;
 }
 

@@ -105,6 +105,8 @@ long odp_pages_swapped(const void *addr, size_t len);
 long odp_pages_spanned(const void *addr, size_t len);
 /* A "Vm...:" field of /proc/self/status in kB, or -1. */
 long odp_proc_status_kb(const char *field);
+/* A "Field:" of a /proc file such as /proc/meminfo in kB, or -1. */
+long odp_proc_field_kb(const char *path, const char *field);
 
 /* ---- position-dependent data ---- */
 /* The pattern byte at offset off for seed: every position differs. */
@@ -140,6 +142,8 @@ struct odp_rc_pair {
 
 int odp_rc_pair_create(struct odp_dev *d, struct odp_rc_pair *p, const struct odp_qp_opts *o);
 void odp_rc_pair_destroy(struct odp_rc_pair *p);
+/* Moves both QPs of p to RESET and connects them again (default access). */
+int odp_rc_pair_reconnect(struct odp_dev *d, struct odp_rc_pair *p);
 
 /* Two UD QPs; a sends to b through an AH to the device's own GID. */
 struct odp_ud_pair {
