@@ -93,6 +93,31 @@ in_root() {
 		DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 "$@"
 }
 
+# root_ksrc ROOT VERSION: the path inside ROOT of linux-source-6.12
+# VERSION's tarball, fetched once (apt-get download in the root) to
+# /usr/src/rxe-odp-ksrc/ beside the packaged one, since linux-source-6.12
+# holds one version at a time; the packaged path when that is VERSION.
+# Callers hold $RXE_CACHE/.lock (runs image the root).  Log: $RXE_CACHE/ksrc.log
+root_ksrc() {
+	local root=$1 ver=$2 tarball log=$RXE_CACHE/ksrc.log
+	if [ "$(chroot "$root" dpkg-query -W -f '${Version}' linux-source-6.12 2>/dev/null)" = "$ver" ]; then
+		echo /usr/src/linux-source-6.12.tar.xz
+		return 0
+	fi
+	tarball=/usr/src/rxe-odp-ksrc/linux-source-$ver.tar.xz
+	if [ ! -e "$root$tarball" ]; then
+		say "fetching linux-source-6.12=$ver (its rxe source) into the root"
+		mkdir -p "$root/usr/src/rxe-odp-ksrc"
+		in_root "$root" sh -c "set -e; cd /tmp; rm -f linux-source-6.12_*.deb
+			apt-get download linux-source-6.12=$ver || { apt-get update -qq && apt-get download linux-source-6.12=$ver; }
+			dpkg-deb --fsys-tarfile linux-source-6.12_*.deb | tar -xO ./usr/src/linux-source-6.12.tar.xz >$tarball.part
+			mv $tarball.part $tarball; rm -f linux-source-6.12_*.deb" >"$log" 2>&1 ||
+			{ release_root "$root"; tail -n 20 "$log" >&2; die "could not fetch linux-source-6.12=$ver (log: $log)"; }
+		release_root "$root"
+	fi
+	echo "$tarball"
+}
+
 release_root() {
 	local root=$1 m
 	for m in dev sys proc; do
