@@ -451,6 +451,7 @@ enum cls {
 	C_UD,
 	C_WRAP,
 	C_JUNK,
+	C_RC_WRITE_ZERO,
 	NCLS
 };
 
@@ -458,6 +459,7 @@ static const char *const cls_name[NCLS] = {
 	"rc_write", "rc_read", "rc_atomic",   "rc_atomic_write",
 	"rc_flush", "rc_send", "rc_response", "rc_response_bad",
 	"uc",	    "ud",      "wrap",	      "junk",
+	"rc_write_zero_len",
 };
 
 static struct {
@@ -1259,6 +1261,28 @@ static int gen_write(struct target *t, bool wrap)
 	return 0;
 }
 
+/*
+ * An RC RDMA write whose RETH says 0 bytes but which carries a payload (an
+ * ONLY, or a FIRST with a full MTU).  A zero-length write need not name an
+ * MR (C9-88), so the responder has none to copy into: it must refuse the
+ * packet, as too long for its DMA length.  Stock rxe copied the payload to
+ * no MR and hit the WARN_ON in rxe_mr_copy() (patch 0011).
+ */
+static int gen_write_zero_len(struct target *t)
+{
+	struct tmr *m = pick_mr();
+	bool first = pm(300);
+	struct pkt p;
+
+	pkt_init(&p, OP_RC | (first ? OP_WRITE_FIRST : OP_WRITE_ONLY), t->qp->qp_num,
+		 req_psn(t));
+	p.va = pick_va(m, 0, true);
+	p.rkey = pick_rkey(m);
+	p.dlen = 0;
+	p.paylen = first ? mtu : 1 + (uint32_t)below(mtu);
+	return emit(t, &p, C_RC_WRITE_ZERO, 1);
+}
+
 static int gen_read(struct target *t, bool wrap)
 {
 	struct tmr *m = pick_mr();
@@ -1453,7 +1477,8 @@ static int gen_junk(void)
 static const unsigned mix[NCLS] = {
 	[C_RC_WRITE] = 240, [C_RC_READ] = 140, [C_RC_ATOMIC] = 100, [C_RC_ATOMIC_WRITE] = 50,
 	[C_RC_FLUSH] = 50,  [C_RC_SEND] = 100, [C_RC_RESP] = 60,    [C_RC_RESP_BAD] = 40,
-	[C_UC] = 80,	    [C_UD] = 60,       [C_WRAP] = 20,	    [C_JUNK] = 60,
+	[C_UC] = 80,	    [C_UD] = 60,       [C_WRAP] = 20,	    [C_JUNK] = 50,
+	[C_RC_WRITE_ZERO] = 10,
 };
 
 /* One message (one or more packets) of a class drawn by weight. */
@@ -1504,8 +1529,10 @@ static int gen_one(void)
 		default:
 			return gen_flush(rc, true);
 		}
-	default:
+	case C_JUNK:
 		return gen_junk();
+	default:
+		return gen_write_zero_len(rc);
 	}
 }
 
