@@ -451,6 +451,7 @@ enum cls {
 	C_UD,
 	C_WRAP,
 	C_JUNK,
+	C_RC_WRITE_ZERO,
 	NCLS
 };
 
@@ -458,6 +459,7 @@ static const char *const cls_name[NCLS] = {
 	"rc_write", "rc_read", "rc_atomic",   "rc_atomic_write",
 	"rc_flush", "rc_send", "rc_response", "rc_response_bad",
 	"uc",	    "ud",      "wrap",	      "junk",
+	"rc_write_zero_len",
 };
 
 static struct {
@@ -795,8 +797,19 @@ static uint32_t pick_rkey(const struct tmr *m)
 
 	if (r < 85)
 		return m->rkey;
-	if (r < 90)
-		return mrs[below(NMR)].rkey ^ (pm(500) ? 0 : 1); /* another, or a wrong key byte */
+	if (r < 90) { /* another MR's key, or one with a wrong key byte */
+		const struct tmr *o = &mrs[below(NMR)];
+		bool exact = pm(500);
+
+		/*
+		 * Not the implicit MR's own key with a va picked for another
+		 * MR: it reaches every mapped byte, so such a write may land
+		 * in a guard and be right to.
+		 */
+		if (o->implicit && o != m)
+			exact = false;
+		return o->rkey ^ (exact ? 0 : 1);
+	}
 	if (r < 94)
 		return m->lkey ^ 0x80; /* right index, wrong key */
 	return (uint32_t)rnd();
@@ -1248,6 +1261,28 @@ static int gen_write(struct target *t, bool wrap)
 	return 0;
 }
 
+/*
+ * An RC RDMA write whose RETH says 0 bytes but which carries a payload (an
+ * ONLY, or a FIRST with a full MTU).  A zero-length write need not name an
+ * MR (C9-88), so the responder has none to copy into: it must refuse the
+ * packet, as too long for its DMA length.  Stock rxe copied the payload to
+ * no MR and hit the WARN_ON in rxe_mr_copy() (patch 0011).
+ */
+static int gen_write_zero_len(struct target *t)
+{
+	struct tmr *m = pick_mr();
+	bool first = pm(300);
+	struct pkt p;
+
+	pkt_init(&p, OP_RC | (first ? OP_WRITE_FIRST : OP_WRITE_ONLY), t->qp->qp_num,
+		 req_psn(t));
+	p.va = pick_va(m, 0, true);
+	p.rkey = pick_rkey(m);
+	p.dlen = 0;
+	p.paylen = first ? mtu : 1 + (uint32_t)below(mtu);
+	return emit(t, &p, C_RC_WRITE_ZERO, 1);
+}
+
 static int gen_read(struct target *t, bool wrap)
 {
 	struct tmr *m = pick_mr();
@@ -1423,10 +1458,10 @@ static int gen_junk(void)
 	pkt_init(&p, op, qpn, pm(500) ? t->epsn : (uint32_t)rnd());
 	if (qpn == 1)
 		p.qpn = 0; /* never the GSI QP: MADs are not ours to fuzz */
-	/* no single packet writes more than this */
-	p.va = pick_va(m, MAX_FRAME, true);
-	p.rkey = pick_rkey(m);
 	p.dlen = pick_len(m);
+	/* as far as a message of dlen may write, later packets included */
+	p.va = pick_va(m, p.dlen > MAX_FRAME ? p.dlen : MAX_FRAME, true);
+	p.rkey = pick_rkey(m);
 	p.swap_add = rnd();
 	p.aeth = (uint32_t)rnd();
 	p.feth = (uint32_t)rnd();
@@ -1442,7 +1477,8 @@ static int gen_junk(void)
 static const unsigned mix[NCLS] = {
 	[C_RC_WRITE] = 240, [C_RC_READ] = 140, [C_RC_ATOMIC] = 100, [C_RC_ATOMIC_WRITE] = 50,
 	[C_RC_FLUSH] = 50,  [C_RC_SEND] = 100, [C_RC_RESP] = 60,    [C_RC_RESP_BAD] = 40,
-	[C_UC] = 80,	    [C_UD] = 60,       [C_WRAP] = 20,	    [C_JUNK] = 60,
+	[C_UC] = 80,	    [C_UD] = 60,       [C_WRAP] = 20,	    [C_JUNK] = 50,
+	[C_RC_WRITE_ZERO] = 10,
 };
 
 /* One message (one or more packets) of a class drawn by weight. */
@@ -1493,8 +1529,10 @@ static int gen_one(void)
 		default:
 			return gen_flush(rc, true);
 		}
-	default:
+	case C_JUNK:
 		return gen_junk();
+	default:
+		return gen_write_zero_len(rc);
 	}
 }
 

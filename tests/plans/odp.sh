@@ -10,6 +10,11 @@ bash tests/odp/guest-plan "$@"
 # completed it with success after a WARN (patch 0009).
 run_test_no_splat fuzz/pkt_bad_responses 600 tests/fuzz/build/pkt_fuzz --only rc_response_bad \
 	--seed 0x16 --seconds 30 --packets 0
+# RDMA writes whose RETH says 0 bytes but that carry a payload: each must
+# be refused as a length error; stock rxe copied the payload into no MR
+# after a WARN (patch 0011).
+run_test_no_splat fuzz/pkt_zero_length_writes_with_payload 600 tests/fuzz/build/pkt_fuzz \
+	--only rc_write_zero_len --seed 0x11 --seconds 20 --packets 0
 # The fuzzers, a minute each (the debug plan runs them itself, longer).
 [ "${RXE_DEBUG_KERNEL:-0}" = 1 ] || bash tests/fuzz/guest-plan --seconds 60
 

@@ -32,6 +32,42 @@ need_tools() {
 	fi
 }
 
+# archive_kernel: sets RXE_KVER and RXE_KSRC_VERSION, unless pinned, to the
+# newest 6.12 kernel of $RXE_SUITE(-security): linux-image-amd64's newest
+# version and the kernel package it depends on.  The answer is kept in
+# $RXE_CACHE/archive-kernel for $RXE_ARCHIVE_TTL seconds, so that every
+# script of one run sees the same kernel and the archive is read once a day.
+archive_kernel() {
+	[ -z "$RXE_KVER" ] || { [ -n "$RXE_KSRC_VERSION" ] || die "RXE_KVER is pinned: pin RXE_KSRC_VERSION too"; return 0; }
+	archive_kernel_cached && return 0
+	local f=$RXE_CACHE/archive-kernel st
+	[ "$(id -u)" = 0 ] || die "must run as root to read the archive's kernel list"
+	mkdir -p "$RXE_CACHE"
+	st=$RXE_CACHE/archive-apt
+	mkdir -p "$st/lists/partial"
+	printf 'deb [arch=amd64] %s %s main\ndeb [arch=amd64] %s %s-security main\n' \
+		"$RXE_MIRROR" "$RXE_SUITE" "$RXE_SECURITY_MIRROR" "$RXE_SUITE" >"$st/sources.list"
+	mkdir -p "$st/empty"
+	local o=(-o Dir::State="$st" -o Dir::State::Lists="$st/lists" -o Dir::State::status=/dev/null
+		-o Dir::Etc::SourceList="$st/sources.list" -o Dir::Etc::SourceParts="$st/empty" -o Dir::Cache="$st"
+		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$st/empty" -o APT::Architecture=amd64)
+	apt-get "${o[@]}" update >"$st/update.log" 2>&1 || { tail -n 5 "$st/update.log" >&2; die "could not read $RXE_SUITE's package lists (log: $st/update.log)"; }
+	RXE_KSRC_VERSION=$(apt-cache "${o[@]}" madison linux-image-amd64 | awk '{ print $3 }' | sort -V | tail -n 1)
+	RXE_KVER=$(apt-cache "${o[@]}" depends "linux-image-amd64=$RXE_KSRC_VERSION" |
+		sed -n 's/^ *Depends: linux-image-\(6\.12\.[^ ]*-amd64\)$/\1/p' | head -n 1)
+	[ -n "$RXE_KVER" ] || die "no 6.12 kernel behind linux-image-amd64 $RXE_KSRC_VERSION in $RXE_SUITE"
+	echo "$RXE_KVER $RXE_KSRC_VERSION" >"$f.new" && mv "$f.new" "$f"
+}
+
+# archive_kernel_cached: the same from the cache only (no network, no root);
+# fails when there is no fresh answer.
+archive_kernel_cached() {
+	local f=$RXE_CACHE/archive-kernel kv ks
+	[ -r "$f" ] && [ $(($(date +%s) - $(stat -c %Y "$f"))) -lt "$RXE_ARCHIVE_TTL" ] &&
+		read -r kv ks <"$f" && [ -n "$ks" ] || return 1
+	RXE_KVER=$kv RXE_KSRC_VERSION=$ks
+}
+
 # Key of the cached root: everything that goes into it.
 root_key() {
 	{
@@ -41,7 +77,10 @@ root_key() {
 	} | sha256sum | cut -c1-16
 }
 
-root_dir() { echo "$RXE_CACHE/root-$(root_key)"; }
+root_dir() {
+	archive_kernel
+	echo "$RXE_CACHE/root-$(root_key)"
+}
 
 # Run a command in the root with /proc, /sys and /dev available.
 in_root() {
@@ -54,6 +93,31 @@ in_root() {
 		DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 "$@"
 }
 
+# root_ksrc ROOT VERSION: the path inside ROOT of linux-source-6.12
+# VERSION's tarball, fetched once (apt-get download in the root) to
+# /usr/src/rxe-odp-ksrc/ beside the packaged one, since linux-source-6.12
+# holds one version at a time; the packaged path when that is VERSION.
+# Callers hold $RXE_CACHE/.lock (runs image the root).  Log: $RXE_CACHE/ksrc.log
+root_ksrc() {
+	local root=$1 ver=$2 tarball log=$RXE_CACHE/ksrc.log
+	if [ "$(chroot "$root" dpkg-query -W -f '${Version}' linux-source-6.12 2>/dev/null)" = "$ver" ]; then
+		echo /usr/src/linux-source-6.12.tar.xz
+		return 0
+	fi
+	tarball=/usr/src/rxe-odp-ksrc/linux-source-$ver.tar.xz
+	if [ ! -e "$root$tarball" ]; then
+		say "fetching linux-source-6.12=$ver (its rxe source) into the root"
+		mkdir -p "$root/usr/src/rxe-odp-ksrc"
+		in_root "$root" sh -c "set -e; cd /tmp; rm -f linux-source-6.12_*.deb
+			apt-get download linux-source-6.12=$ver || { apt-get update -qq && apt-get download linux-source-6.12=$ver; }
+			dpkg-deb --fsys-tarfile linux-source-6.12_*.deb | tar -xO ./usr/src/linux-source-6.12.tar.xz >$tarball.part
+			mv $tarball.part $tarball; rm -f linux-source-6.12_*.deb" >"$log" 2>&1 ||
+			{ release_root "$root"; tail -n 20 "$log" >&2; die "could not fetch linux-source-6.12=$ver (log: $log)"; }
+		release_root "$root"
+	fi
+	echo "$tarball"
+}
+
 release_root() {
 	local root=$1 m
 	for m in dev sys proc; do
@@ -61,3 +125,7 @@ release_root() {
 	done
 	return 0
 }
+
+# The default kernel as last read from the archive, when that is fresh (the
+# scripts that build or boot call archive_kernel, which reads it if not).
+[ -n "$RXE_KVER" ] || archive_kernel_cached 2>/dev/null || true

@@ -1,0 +1,40 @@
+# Guest plan of tests/testbed/package-path: checks the module and provider a
+# user has after installing our packages (arg "installed") or purging them
+# (arg "purged").  Verdicts are RESULT lines named package/<state>/...
+. tests/lib/guest.sh
+state=${1:?installed or purged}
+p=package/$state
+ver=$(cat /sys/module/rdma_rxe/version 2>/dev/null)
+path=$(modinfo -n rdma_rxe)
+so=/usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav34.so
+owner=$(dpkg -S "$so" 2>/dev/null | cut -d: -f1)
+odp=0
+ibv_devinfo -d "$RXE_DEV" -v | grep -q 'ODP_SUPPORT$\|ON_DEMAND' && odp=1
+echo "rdma_rxe '$ver' from $path; $so from '$owner'; ODP caps: $odp"
+if [ "$state" = installed ]; then
+	case $ver:$path in
+	*-odp:*/updates/dkms/*) result $p/module_from_dkms PASS ;;
+	*) result $p/module_from_dkms FAIL "rdma_rxe '$ver' from $path" ;;
+	esac
+	[ "$owner" = "rxe-odp-provider" ] && result $p/provider PASS ||
+		result $p/provider FAIL "$so belongs to '$owner'"
+	[ $odp = 1 ] && result $p/odp_caps PASS || result $p/odp_caps FAIL "no ODP caps on $RXE_DEV"
+	c=/sys/class/infiniband/$RXE_DEV/ports/1/hw_counters/odp_faults
+	f0=$(cat $c 2>/dev/null || echo none)
+	bash tests/odp/guest-plan --only lazy
+	f1=$(cat $c 2>/dev/null || echo none)
+	if [ "$f0" != none ] && [ "$f1" -gt "$f0" ]; then
+		result $p/odp_counters PASS
+	else
+		result $p/odp_counters FAIL "odp_faults went from $f0 to $f1"
+	fi
+else
+	case $ver:$path in
+	*-odp:* | *:*/updates/*) result $p/module_stock FAIL "rdma_rxe '$ver' from $path" ;;
+	*) result $p/module_stock PASS ;;
+	esac
+	[ "$owner" = "ibverbs-providers" ] && result $p/provider_stock PASS ||
+		result $p/provider_stock FAIL "$so belongs to '$owner'"
+	[ $odp = 0 ] && result $p/no_odp_caps PASS || result $p/no_odp_caps FAIL "ODP caps on $RXE_DEV"
+fi
+exit 0
