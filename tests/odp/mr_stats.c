@@ -49,6 +49,7 @@ enum {
 	S_NR
 };
 
+/* As rdma's JSON names them: the driver's attributes get a "drv_" prefix. */
 static const char *const stat_names[S_NR] = {
 	"odp_faults",	       "odp_pages_faulted",
 	"odp_invalidations",   "odp_pages_invalidated",
@@ -63,14 +64,14 @@ struct mr_stats {
 	long long v[S_NR];
 };
 
-/* The value of "key" in a flat JSON object [obj, end), or NULL. */
-static const char *json_value(const char *obj, const char *end, const char *key)
+/* The value of "key" (or "drv_key") in a flat JSON object [obj, end), or NULL. */
+static const char *json_value(const char *obj, const char *end, const char *key, bool drv)
 {
 	char pat[64];
 	const char *p;
 	size_t n;
 
-	n = (size_t)snprintf(pat, sizeof(pat), "\"%s\":", key);
+	n = (size_t)snprintf(pat, sizeof(pat), "\"%s%s\":", drv ? "drv_" : "", key);
 	for (p = obj; p && p + n <= end; p = memchr(p + 1, '"', (size_t)(end - p - 1))) {
 		p = memchr(p, '"', (size_t)(end - p));
 		if (!p || p + n > end)
@@ -85,18 +86,21 @@ static const char *json_value(const char *obj, const char *end, const char *key)
 	return NULL;
 }
 
-/* A JSON number, or a "0x.." string as rdma prints keys; -1 if neither. */
+/* A JSON number, or a hex string as rdma prints keys ("d75"); -1 if neither. */
 static long long json_number(const char *v)
 {
-	char *e;
+	int base = 10;
 	long long x;
+	char *e;
 
 	if (!v)
 		return -1;
-	if (*v == '"')
+	if (*v == '"') {
 		v++;
+		base = 16;
+	}
 	errno = 0;
-	x = strtoll(v, &e, 0);
+	x = strtoll(v, &e, base);
 	return errno || e == v ? -1 : x;
 }
 
@@ -141,17 +145,17 @@ static int mr_stats_read(const struct odp_dev *d, const struct ibv_mr *mr, struc
 		end = strchr(obj, '}');
 		if (!end)
 			break;
-		v = json_value(obj, end, "ifname");
+		v = json_value(obj, end, "ifname", false);
 		if (v && strncmp(v + 1, d->name, strlen(d->name)))
 			continue;
-		if (json_number(json_value(obj, end, "lkey")) != (long long)mr->lkey)
+		if (json_number(json_value(obj, end, "lkey", false)) != (long long)mr->lkey)
 			continue;
 		memset(s, 0, sizeof(*s));
-		v = json_value(obj, end, "odp");
+		v = json_value(obj, end, "odp", true);
 		if (v && *v == '"')
 			sscanf(v + 1, "%15[^\"]", s->odp);
 		for (i = 0; i < S_NR; i++)
-			s->v[i] = json_number(json_value(obj, end, stat_names[i]));
+			s->v[i] = json_number(json_value(obj, end, stat_names[i], true));
 		free(buf);
 		return 0;
 	}
