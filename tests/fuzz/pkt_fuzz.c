@@ -1804,6 +1804,7 @@ static void usage(FILE *f)
 		"  --no-wrap         leave out the class whose iova + length wraps past 2^64\n"
 		"  --skip LIST       leave out these classes (comma-separated names, as the\n"
 		"                    report prints them; e.g. wrap,rc_response_bad)\n"
+		"  --only LIST       send only these classes\n"
 		"  --check-every N   a health check every N packets (default %" PRIu64 ")\n"
 		"  --bad-icrc PM     per mille of packets with a wrong ICRC (default %u)\n"
 		"  --explicit-mib N  size of the explicit ODP MR (default %" PRIu64 ")\n"
@@ -1817,6 +1818,25 @@ static void usage(FILE *f)
 		opt.packets, opt.seconds, opt.check_every, opt.bad_icrc_pm, opt.expl_mib);
 }
 
+/* The bit set of the comma-separated class names in list; exits on others. */
+static unsigned cls_parse(char *list)
+{
+	unsigned set = 0;
+
+	for (char *sv, *n = strtok_r(list, ",", &sv); n; n = strtok_r(NULL, ",", &sv)) {
+		int i = 0;
+
+		while (i < NCLS && strcmp(n, cls_name[i]))
+			i++;
+		if (i == NCLS) {
+			fprintf(stderr, "pkt_fuzz: no class %s\n", n);
+			exit(2);
+		}
+		set |= 1u << i;
+	}
+	return set;
+}
+
 static int parse(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -1825,6 +1845,7 @@ static int parse(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 't' },
 		{ "no-wrap", no_argument, NULL, 'W' },
 		{ "skip", required_argument, NULL, 'S' },
+		{ "only", required_argument, NULL, 'O' },
 		{ "check-every", required_argument, NULL, 'c' },
 		{ "bad-icrc", required_argument, NULL, 'b' },
 		{ "explicit-mib", required_argument, NULL, 'm' },
@@ -1854,18 +1875,10 @@ static int parse(int argc, char **argv)
 			opt.skip |= 1u << C_WRAP;
 			break;
 		case 'S':
-			for (char *sv, *n = strtok_r(optarg, ",", &sv); n;
-			     n = strtok_r(NULL, ",", &sv)) {
-				int i = 0;
-
-				while (i < NCLS && strcmp(n, cls_name[i]))
-					i++;
-				if (i == NCLS) {
-					fprintf(stderr, "pkt_fuzz: no class %s\n", n);
-					exit(2);
-				}
-				opt.skip |= 1u << i;
-			}
+			opt.skip |= cls_parse(optarg);
+			break;
+		case 'O':
+			opt.skip |= ((1u << NCLS) - 1) & ~cls_parse(optarg);
 			break;
 		case 'c':
 			opt.check_every = strtoull(optarg, NULL, 0);

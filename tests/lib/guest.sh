@@ -26,6 +26,27 @@ run_test() {
 	fi
 }
 
+# run_test_no_splat NAME SECONDS CMD...: as run_test, and FAIL too when the
+# kernel logged a WARNING, BUG or Oops meanwhile (for what only shows there).
+run_test_no_splat() {
+	local name=$1 secs=$2 pat='WARNING:\|BUG:\|Oops' n0 new rc
+	shift 2
+	n0=$(dmesg | grep -c "$pat")
+	echo "=== $name: $*"
+	timeout -k 5 "$secs" "$@"
+	rc=$?
+	new=$(dmesg | grep "$pat" | tail -n +$((n0 + 1)) | head -n 1)
+	if [ -n "$new" ]; then
+		result "$name" FAIL "kernel: $new"
+	elif [ $rc = 0 ]; then
+		result "$name" PASS
+	elif [ $rc = 124 ]; then
+		result "$name" FAIL "timeout after ${secs}s"
+	else
+		result "$name" FAIL "exit $rc"
+	fi
+}
+
 # pair_test NAME SECONDS "SERVER CMD" "CLIENT CMD": a client/server pair on
 # rxe0; PASS when both exit 0.
 pair_test() {

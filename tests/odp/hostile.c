@@ -126,6 +126,46 @@ TEST_F(hostile, remote_atomic_wrapping_past_2_64_is_remote_access_error)
 	after_error(_metadata, self);
 }
 
+/*
+ * A FLUSH (global visibility) whose range wraps, on an ODP and on a pinned
+ * MR: it reaches no copy, so only the range check judges it (6.12.107's
+ * summed iova + length and let it through; patch 0008).
+ */
+TEST_F(hostile, remote_flush_wrapping_past_2_64_is_remote_access_error)
+{
+#ifdef ODP_HAVE_WR_FLUSH
+	struct odp_qp_opts o = {
+		.send_ops_flags = IBV_QP_EX_WITH_FLUSH,
+		.extra_access = IBV_ACCESS_FLUSH_GLOBAL,
+	};
+	int odp;
+
+	if (!(self->dev.attr.device_cap_flags_ex & ODP_DEVICE_FLUSH_GLOBAL))
+		SKIP(return, "device does not advertise flush (global)");
+	for (odp = 0; odp < 2; odp++) {
+		struct ibv_mr *mr = odp_reg_maybe(self->dev.pd, self->r, REGION_LEN,
+						  ODP_ACCESS_ALL | IBV_ACCESS_FLUSH_GLOBAL, odp);
+
+		ASSERT_NE(NULL, mr);
+		odp_rc_pair_destroy(&self->rc);
+		ASSERT_EQ(0, odp_rc_pair_create(&self->dev, &self->rc, &o));
+		ibv_wr_start(self->rc.ax);
+		self->rc.ax->wr_id = 0xf1;
+		self->rc.ax->wr_flags = IBV_SEND_SIGNALED;
+		ibv_wr_flush(self->rc.ax, mr->rkey, WRAP_ADDR, ODP_MSG_LEN, IBV_FLUSH_GLOBAL,
+			     IBV_FLUSH_RANGE);
+		ASSERT_EQ(0, ibv_wr_complete(self->rc.ax));
+		EXPECT_EQ(IBV_WC_REM_ACCESS_ERR, odp_wait_status(self->rc.cq_a))
+		TH_LOG("%s MR", odp ? "ODP" : "pinned");
+		ibv_dereg_mr(mr);
+	}
+	EXPECT_TRUE(untouched(self));
+	after_error(_metadata, self);
+#else
+	SKIP(return, "libibverbs has no ibv_wr_flush");
+#endif
+}
+
 /* An ODP lkey whose SGE wraps, as the source of an RDMA write. */
 TEST_F(hostile, local_source_wrapping_past_2_64_is_local_protection_error)
 {
@@ -252,6 +292,37 @@ TEST_F(hostile, reg_implicit_with_nonzero_iova_is_einval)
  * Sets *drop_kb to how much MemAvailable dropped meanwhile (< 0: it grew).
  * Returns 0, or -1 if the spray could not be done as described.
  */
+/*
+ * A read reply that fails part way (a page of the ODP MR cannot be
+ * mirrored), then the same QPs are reset and connected again, as an
+ * application recovers: their next requests must be served as new ones.
+ * Stock rxe kept the failed read's resource past the reset and, the
+ * resources freed at RTR, answered the next write with it.
+ */
+TEST_F(hostile, read_reply_cut_short_then_qp_reset_serves_new_requests)
+{
+	uint8_t *back = self->l + 4 * ODP_PAGE;
+
+	ASSERT_EQ(0, mprotect(self->r + 2 * ODP_PAGE, ODP_PAGE, PROT_NONE));
+	EXPECT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, back, 4 * ODP_PAGE, self->lmr->lkey,
+				(uintptr_t)self->r, self->mr->rkey));
+	ASSERT_EQ(0, mprotect(self->r + 2 * ODP_PAGE, ODP_PAGE, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, odp_wait_qp_state(self->rc.b, IBV_QPS_ERR));
+
+	ASSERT_EQ(0, odp_rc_pair_reconnect(&self->dev, &self->rc));
+	odp_fill(self->l, ODP_MSG_LEN, SEED + 2, 0);
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_WRITE, self->l, ODP_MSG_LEN, self->lmr->lkey,
+				(uintptr_t)self->r + ODP_SRC_OFF, self->mr->rkey));
+	EXPECT_EQ(-1, odp_check(self->r + ODP_SRC_OFF, ODP_MSG_LEN, SEED + 2, 0, "ODP MR"));
+	memset(back, 0, 3 * ODP_PAGE);
+	EXPECT_EQ(IBV_WC_SUCCESS,
+		  odp_rdma_sync(&self->rc, IBV_WR_RDMA_READ, back, 3 * ODP_PAGE, self->lmr->lkey,
+				(uintptr_t)self->r + ODP_SRC_OFF, self->mr->rkey));
+	EXPECT_EQ(-1, odp_cmp(back, self->r + ODP_SRC_OFF, 3 * ODP_PAGE, "read back"));
+}
+
 static int chunk_spray(struct __test_metadata *_metadata, FIXTURE_DATA(hostile) * self,
 		       unsigned int n, long *drop_kb)
 {

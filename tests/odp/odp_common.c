@@ -595,6 +595,21 @@ err:
 	return ret;
 }
 
+int odp_rc_pair_reconnect(struct odp_dev *d, struct odp_rc_pair *p)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	int ret;
+
+	if (ibv_modify_qp(p->a, &a, IBV_QP_STATE) || ibv_modify_qp(p->b, &a, IBV_QP_STATE)) {
+		odp_log("modify QP to RESET: %s", strerror(errno));
+		return -errno;
+	}
+	ret = rc_connect(d, p->a, p->b->qp_num, 0);
+	if (!ret)
+		ret = rc_connect(d, p->b, p->a->qp_num, 0);
+	return ret;
+}
+
 void odp_rc_pair_destroy(struct odp_rc_pair *p)
 {
 	if (p->a)

@@ -142,6 +142,8 @@ struct odp_rc_pair {
 
 int odp_rc_pair_create(struct odp_dev *d, struct odp_rc_pair *p, const struct odp_qp_opts *o);
 void odp_rc_pair_destroy(struct odp_rc_pair *p);
+/* Moves both QPs of p to RESET and connects them again (default access). */
+int odp_rc_pair_reconnect(struct odp_dev *d, struct odp_rc_pair *p);
 
 /* Two UD QPs; a sends to b through an AH to the device's own GID. */
 struct odp_ud_pair {

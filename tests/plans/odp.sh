@@ -5,6 +5,14 @@ G=$RXE_GID_INDEX D=$RXE_DEV IP=$RXE_IP
 
 bash tests/odp/guest-plan "$@"
 
+# A peer's responses that fit no outstanding request (a read response with a
+# NAK, an atomic ACK for a read, ...): each must fail its WQE; stock rxe
+# completed it with success after a WARN (patch 0009).
+run_test_no_splat fuzz/pkt_bad_responses 600 tests/fuzz/build/pkt_fuzz --only rc_response_bad \
+	--seed 0x16 --seconds 30 --packets 0
+# The fuzzers, a minute each (the debug plan runs them itself, longer).
+[ "${RXE_DEBUG_KERNEL:-0}" = 1 ] || bash tests/fuzz/guest-plan --seconds 60
+
 # -F: perftest's clock calibration (TSC against gettimeofday, r^2 >= 0.9),
 # done after the transfer, fails now and then in a loaded TCG guest (the
 # debug kernel) and perftest then exits 1 with "Can't produce a report".
