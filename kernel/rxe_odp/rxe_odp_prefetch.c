@@ -323,10 +323,12 @@ static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *req, bool in_caller,
 
 		err = rxe_odp_prefetch_range(sge, req->advice, in_caller,
 					     &pages);
-		trace_rxe_odp_prefetch(sge->mr->lkey,
-				       rxe_odp_iova_to_va(sge->mr, sge->iova),
-				       sge->length, req->advice, req->ahead,
-				       pages, err);
+		if (trace_rxe_odp_prefetch_enabled())
+			trace_rxe_odp_prefetch(sge->mr->lkey,
+					       rxe_odp_iova_to_va(sge->mr,
+								  sge->iova),
+					       sge->length, req->advice,
+					       req->ahead, pages, err);
 		if (!err)
 			continue;
 		rxe_dbg_mr(sge->mr, "prefetch %#llx+%u advice %d: err = %d\n",
