@@ -34,7 +34,10 @@
  *	(rxe_odp_mirror_and_lock() .. rxe_odp_unlock()), one umem at a time,
  *	never recursively.  An explicit MR's children, and a HUGETLB MR's
  *	umem, are only freed at MR release, which waits for every MR
- *	reference, so its accesses do not take it.  Held for write to add a
+ *	reference, so its accesses do not take it.  Also held for read, any MR,
+ *	by the rdma tool's statistics while they sum the children's mirrored
+ *	pages (rxe_odp_pages_mirrored(), in a netlink dump holding only a
+ *	restrack reference on the MR).  Held for write to add a
  *	child (across ib_umem_odp_alloc_child(), which allocates with
  *	GFP_KERNEL and inserts the child's notifier, taking mmap_lock for
  *	write the first time the mm gets a notifier, and across the first
