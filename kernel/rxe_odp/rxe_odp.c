@@ -20,7 +20,10 @@
  *   rxe_odp_prefetch.c     advise_mr and fault-ahead, on the prefetch
  *                          workqueue
  *   rxe_odp_access.c       copies, atomics, atomic write, flush
+ *   rxe_odp_stats.c        per-MR statistics for the rdma tool (restrack)
  *   rxe_odp.c              this file
+ * and rxe_odp_trace.h, the rxe_odp tracepoints, which any of them fires
+ * (instantiated in rxe_odp_trace.c).
  *
  * Locking
  * -------
@@ -31,7 +34,10 @@
  *	(rxe_odp_mirror_and_lock() .. rxe_odp_unlock()), one umem at a time,
  *	never recursively.  An explicit MR's children, and a HUGETLB MR's
  *	umem, are only freed at MR release, which waits for every MR
- *	reference, so its accesses do not take it.  Held for write to add a
+ *	reference, so its accesses do not take it.  Also held for read, any MR,
+ *	by the rdma tool's statistics while they sum the children's mirrored
+ *	pages (rxe_odp_pages_mirrored(), in a netlink dump holding only a
+ *	restrack reference on the MR).  Held for write to add a
  *	child (across ib_umem_odp_alloc_child(), which allocates with
  *	GFP_KERNEL and inserts the child's notifier, taking mmap_lock for
  *	write the first time the mm gets a notifier, and across the first
@@ -165,12 +171,15 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct ib_umem_odp *umem_odp =
 		container_of(mni, struct ib_umem_odp, notifier);
+	struct rxe_odp_mr *odp = umem_odp->private;
 
 	if (!mmu_notifier_range_blockable(range))
 		return false;
 
 	mutex_lock(&umem_odp->umem_mutex);
-	__rxe_odp_invalidate(umem_odp, range, cur_seq);
+	/* NULL while rxe_odp_mr_init_user() is still setting the MR up */
+	__rxe_odp_invalidate(umem_odp, odp ? &odp->stats : NULL, range,
+			     cur_seq);
 	mutex_unlock(&umem_odp->umem_mutex);
 
 	return true;
@@ -274,6 +283,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 	}
 	rxe_odp_children_init(odp);
 	INIT_LIST_HEAD(&odp->prefetch_sges);
+	odp->stats.lkey = mr->lkey;
 	odp->mm = current->mm;
 	mmgrab(odp->mm);
 	root->private = odp;

@@ -64,6 +64,10 @@ void rxe_odp_prefetch_cancel_mr(struct rxe_mr *mr);
 int rxe_odp_advise_init(void);
 void rxe_odp_advise_exit(void);
 
+/* rxe_odp_stats.c: per-MR statistics for the rdma tool */
+int rxe_odp_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
+int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
+
 #else /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
 
 /*
@@ -136,6 +140,18 @@ static inline int rxe_odp_advise_init(void)
 
 static inline void rxe_odp_advise_exit(void)
 {
+}
+
+static inline int rxe_odp_fill_res_mr_entry(struct sk_buff *msg,
+					    struct ib_mr *ibmr)
+{
+	return 0;
+}
+
+static inline int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg,
+					     struct ib_mr *ibmr)
+{
+	return 0;
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */

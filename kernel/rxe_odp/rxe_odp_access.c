@@ -34,6 +34,7 @@
 /* What an access asks of rxe_odp_access_mirror(), and what it got. */
 struct rxe_odp_access {
 	struct rxe_odp_mirror mirror;
+	struct rxe_odp_stats *stats;
 	u64 len;
 	bool write;
 	unsigned int bytes;
@@ -59,7 +60,8 @@ static int rxe_odp_access_mirror(struct rxe_odp_mirror *mirror,
 	int ret;
 
 	acc->bytes = min3(acc->len, (u64)RXE_ODP_CHUNK_SIZE, end - va);
-	ret = rxe_odp_map_range_and_lock(umem_odp, va, acc->bytes, acc->write);
+	ret = rxe_odp_map_range_and_lock(umem_odp, acc->stats, va, acc->bytes,
+					 acc->write);
 	if (ret > 0)
 		acc->faulted = true;
 
@@ -93,6 +95,7 @@ rxe_odp_map_prefix_and_lock(struct rxe_odp_mr *odp, u64 va, u64 len, bool write,
 {
 	struct rxe_odp_access acc = {
 		.mirror.fn = rxe_odp_access_mirror,
+		.stats = &odp->stats,
 		.len = len,
 		.write = write,
 	};

@@ -29,7 +29,8 @@
  *    one more first releases the least recently used.
  * odp_implicit_children (live children of implicit MRs) and
  * odp_implicit_children_released (released by either rule, not counting
- * dereg) are device hw counters.
+ * dereg) are device hw counters; each MR counts its own released children
+ * too, and the rxe_odp_chunk_* tracepoints say which rule released one.
  *
  * Why 64 MiB children.  A child's lists cost 16 bytes per 4 KiB page
  * (pfn_list + dma_list), so 256 KiB per 64 MiB child, allocated zeroed on
@@ -59,6 +60,7 @@
 #include "rxe.h"
 #include "rxe_loc.h"
 #include "rxe_odp_loc.h"
+#include "rxe_odp_trace.h"
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
@@ -137,9 +139,10 @@ static bool rxe_odp_child_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mutex_lock(&umem_odp->umem_mutex);
-	__rxe_odp_invalidate(umem_odp, range, cur_seq);
 	/* NULL until published, and then nothing is mirrored yet anyway */
 	child = umem_odp->private;
+	__rxe_odp_invalidate(umem_odp, child ? &child->odp->stats : NULL, range,
+			     cur_seq);
 	reap = child && child->odp->implicit &&
 	       range->event == MMU_NOTIFY_UNMAP && !umem_odp->npages;
 	mutex_unlock(&umem_odp->umem_mutex);
@@ -186,9 +189,49 @@ static void rxe_odp_child_release(struct rxe_odp_mr *odp,
 
 	if (odp->implicit) {
 		atomic64_dec(live);
-		if (!dereg)
+		if (!dereg) {
 			rxe_counter_inc(rxe,
 					RXE_CNT_ODP_IMPLICIT_CHILDREN_RELEASED);
+			rxe_odp_stat_add(&odp->stats,
+					 RXE_ODP_STAT_CHUNKS_RELEASED, 1);
+		}
+	}
+}
+
+enum rxe_odp_chunk_event {
+	RXE_ODP_CHUNK_ADD,
+	RXE_ODP_CHUNK_EVICT,
+	RXE_ODP_CHUNK_RELEASE,
+};
+
+/*
+ * rxe_odp_trace_child - fire a chunk tracepoint of a child
+ *
+ * With its range, the pages it mirrors (read without umem_mutex: a
+ * snapshot) and @children, the MR's children after the event.
+ */
+static void rxe_odp_trace_child(enum rxe_odp_chunk_event event,
+				struct rxe_odp_mr *odp,
+				struct rxe_odp_child *child,
+				unsigned int children)
+{
+	struct ib_umem_odp *umem = child->umem;
+	u64 start = ib_umem_start(umem), end = ib_umem_end(umem);
+	u32 pages = READ_ONCE(umem->npages);
+
+	switch (event) {
+	case RXE_ODP_CHUNK_ADD:
+		trace_rxe_odp_chunk_add(odp->stats.lkey, start, end, pages,
+					children);
+		break;
+	case RXE_ODP_CHUNK_EVICT:
+		trace_rxe_odp_chunk_evict(odp->stats.lkey, start, end, pages,
+					  children);
+		break;
+	case RXE_ODP_CHUNK_RELEASE:
+		trace_rxe_odp_chunk_release(odp->stats.lkey, start, end, pages,
+					    children);
+		break;
 	}
 }
 
@@ -214,6 +257,8 @@ static void rxe_odp_children_trim(struct rxe_odp_mr *odp, unsigned int max)
 				lru = child;
 		if (WARN_ON_ONCE(!lru))
 			break;
+		rxe_odp_trace_child(RXE_ODP_CHUNK_EVICT, odp, lru,
+				    odp->nr_children - 1);
 		rxe_odp_child_release(odp, lru, false);
 	}
 }
@@ -244,8 +289,11 @@ static void rxe_odp_reap_work(struct work_struct *work)
 		empty = !child->umem->npages;
 		mutex_unlock(&child->umem->umem_mutex);
 
-		if (empty)
-			rxe_odp_child_release(odp, child, false);
+		if (!empty)
+			continue;
+		rxe_odp_trace_child(RXE_ODP_CHUNK_RELEASE, odp, child,
+				    odp->nr_children - 1);
+		rxe_odp_child_release(odp, child, false);
 	}
 	up_write(&odp->children_rwsem);
 }
@@ -378,6 +426,7 @@ static int rxe_odp_child_publish(struct rxe_odp_mr *odp,
 
 	child->umem->private = child;
 	odp->nr_children++;
+	rxe_odp_trace_child(RXE_ODP_CHUNK_ADD, odp, child, odp->nr_children);
 	if (odp->implicit) {
 		atomic64_inc(live);
 		WRITE_ONCE(child->last_use,
@@ -647,6 +696,38 @@ void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp)
 {
 	mutex_unlock(&umem_odp->umem_mutex);
 	rxe_odp_umem_unlock(odp);
+}
+
+/**
+ * rxe_odp_pages_mirrored - how much of an MR is mirrored now
+ * @odp: the MR's ODP state
+ * @children: set to the number of its chunks' children (0 if not chunked)
+ *
+ * A snapshot for statistics: npages is read without umem_mutex, so a
+ * fault or an invalidation in progress may or may not be in it.
+ * Context: process context, may sleep; no ODP lock held.  Takes
+ * children_rwsem for read, which keeps an implicit MR's children alive
+ * and waits out a child being added.
+ * Return: pages mirrored in all the MR's umems.
+ */
+unsigned long rxe_odp_pages_mirrored(struct rxe_odp_mr *odp,
+				     unsigned int *children)
+{
+	struct rxe_odp_child *child;
+	unsigned long idx, pages = 0;
+
+	if (!odp->chunked) {
+		*children = 0;
+		return READ_ONCE(odp->root->npages);
+	}
+
+	down_read(&odp->children_rwsem);
+	xa_for_each(&odp->children, idx, child)
+		pages += READ_ONCE(child->umem->npages);
+	*children = odp->nr_children;
+	up_read(&odp->children_rwsem);
+
+	return pages;
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */

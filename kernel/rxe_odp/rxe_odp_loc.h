@@ -28,6 +28,46 @@
 /* Copies, flushes and prefetches mirror and lock at most this at a time. */
 #define RXE_ODP_CHUNK_SIZE SZ_1M
 
+/*
+ * Per-MR ODP statistics, shown by `rdma resource show mr -dd`
+ * (rxe_odp_stats.c).  Counted only where the fault, invalidate, prefetch
+ * and chunk paths already do their slow work, never on a warm access.
+ */
+enum rxe_odp_stat {
+	RXE_ODP_STAT_FAULTS,
+	RXE_ODP_STAT_PAGES_FAULTED,
+	RXE_ODP_STAT_INVALIDATIONS,
+	RXE_ODP_STAT_PAGES_INVALIDATED,
+	RXE_ODP_STAT_PREFETCHES,
+	RXE_ODP_STAT_PAGES_PREFETCHED,
+	RXE_ODP_STAT_CHUNKS_RELEASED,
+	RXE_ODP_NR_STATS
+};
+
+/**
+ * struct rxe_odp_stats - what the layers below the MR report its events to
+ * @lkey: the MR's lkey, which names it in the tracepoints
+ * @count: the counters of enum rxe_odp_stat, atomic as faults of different
+ *	umems, invalidations and prefetches of one MR run in parallel
+ */
+struct rxe_odp_stats {
+	u32 lkey;
+	atomic64_t count[RXE_ODP_NR_STATS];
+};
+
+/* NULL @stats: a chunk not yet published (see __rxe_odp_invalidate()). */
+static inline void rxe_odp_stat_add(struct rxe_odp_stats *stats,
+				    enum rxe_odp_stat stat, u64 n)
+{
+	if (stats)
+		atomic64_add(n, &stats->count[stat]);
+}
+
+static inline u32 rxe_odp_stats_lkey(struct rxe_odp_stats *stats)
+{
+	return stats ? stats->lkey : 0;
+}
+
 /**
  * struct rxe_odp_mr - the ODP side of one MR, the private of its umem
  * @root: the MR's umem (mr->umem): implicit if @chunked, else the
@@ -52,6 +92,8 @@
  * @nr_prefetch_sges: entries on @prefetch_sges
  * @seq_next: iova where the last copy into or out of the MR ended
  * @ahead_end: iova up to which fault-ahead has been queued
+ * @stats: per-MR statistics; written only off the warm path, and kept
+ *	after the fields a warm copy reads
  *
  * @seq_next and @ahead_end are hints, read and written without a lock
  * (rxe_odp_fault_ahead()): a race only costs a fault-ahead, or adds one.
@@ -73,6 +115,7 @@ struct rxe_odp_mr {
 	unsigned int nr_prefetch_sges;
 	u64 seq_next;
 	u64 ahead_end;
+	struct rxe_odp_stats stats;
 };
 
 /*
@@ -117,16 +160,16 @@ struct rxe_odp_mirror {
 };
 
 /* rxe_odp_umem.c: the mirror of one umem */
-void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
-		   enum rxe_counters pages, int npages);
 void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
+			  struct rxe_odp_stats *stats,
 			  const struct mmu_notifier_range *range,
 			  unsigned long cur_seq);
 struct page *__rxe_odp_page(struct ib_umem_odp *umem_odp, u64 va, u64 perm,
 			    unsigned int *offset);
 unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
 				      u64 len, u64 perm);
-int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
+int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp,
+			       struct rxe_odp_stats *stats, u64 va, u64 len,
 			       bool write);
 
 /* rxe_odp_fault_around.c: the window of a fault */
@@ -142,6 +185,8 @@ void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
 struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
 					    struct rxe_odp_mirror *mirror);
 void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
+unsigned long rxe_odp_pages_mirrored(struct rxe_odp_mr *odp,
+				     unsigned int *children);
 
 /* rxe_odp_prefetch.c: prefetch and fault-ahead */
 void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);

@@ -13,7 +13,9 @@
  *                      snapshot).
  * Pages mirrored this way are counted in odp_pages_prefetched, not in
  * odp_faults / odp_pages_faulted, which count only the faults of accesses;
- * odp_prefetches counts the requests accepted.
+ * odp_prefetches counts the requests accepted.  Each MR counts the same in
+ * its own statistics, its prefetches being the accepted SGEs that name it;
+ * the rxe_odp_prefetch tracepoint reports each SGE once it is done.
  *
  * Every SGE is checked before anything is mirrored, and a request that fails
  * a check changes nothing.  The errors, in the order they are checked:
@@ -94,6 +96,7 @@
 #include "rxe.h"
 #include "rxe_loc.h"
 #include "rxe_odp_loc.h"
+#include "rxe_odp_trace.h"
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
@@ -195,11 +198,13 @@ static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
  * @va: user virtual address inside the MR
  * @len: bytes, > 0, inside the MR
  * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
+ * @pages: increased by the pages this step newly mirrored
  *
  * Mirrors at most RXE_ODP_CHUNK_SIZE, and never past the end of the umem
  * that holds @va.  Counts the pages it newly mirrored (or, for
- * PREFETCH_WRITE, made writable) in odp_pages_prefetched.  A chunk with no
- * child gets one only if this leaves pages mirrored in it.
+ * PREFETCH_WRITE, made writable) in odp_pages_prefetched and in the MR's
+ * pages prefetched.  A chunk with no child gets one only if this leaves
+ * pages mirrored in it.
  *
  * Context: process context, may sleep; no ODP lock held.
  * Locks: those of rxe_odp_mirror_and_lock(), for the whole step.
@@ -207,7 +212,8 @@ static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
  * asked or the owning process is gone; -EBUSY; -ENOMEM.
  */
 static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
-				 enum ib_uverbs_advise_mr_advice advice)
+				 enum ib_uverbs_advise_mr_advice advice,
+				 u64 *pages)
 {
 	struct rxe_odp_prefetch_step step = {
 		.mirror.fn = rxe_odp_prefetch_mirror,
@@ -241,8 +247,12 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	 */
 	after = __rxe_odp_pages_missing(umem_odp, va, step.bytes, step.perm);
 	rxe_odp_unlock(odp, umem_odp);
-	if (step.before > after)
+	if (step.before > after) {
 		atomic64_add(step.before - after, prefetched);
+		rxe_odp_stat_add(&odp->stats, RXE_ODP_STAT_PAGES_PREFETCHED,
+				 step.before - after);
+		*pages += step.before - after;
+	}
 
 	return step.bytes;
 }
@@ -252,6 +262,7 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
  * @sge: a checked SGE whose MR reference the caller holds
  * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH*
  * @in_caller: run by the verb's caller, whom a fatal signal interrupts
+ * @pages: set to the pages it newly mirrored
  *
  * Stops early when the MR is being deregistered.
  * Context: process context, may sleep; no ODP lock held.
@@ -260,13 +271,14 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
  */
 static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 				  enum ib_uverbs_advise_mr_advice advice,
-				  bool in_caller)
+				  bool in_caller, u64 *pages)
 {
 	struct rxe_mr *mr = sge->mr;
 	u64 va = rxe_odp_iova_to_va(mr, sge->iova);
 	u64 left = sge->length;
 	int ret;
 
+	*pages = 0;
 	while (left) {
 		/* marked by rxe_odp_prefetch_cancel_mr() */
 		if (READ_ONCE(mr->state) != RXE_MR_STATE_VALID)
@@ -274,7 +286,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 		if (in_caller && fatal_signal_pending(current))
 			return -EINTR;
 
-		ret = rxe_odp_prefetch_step(mr, va, left, advice);
+		ret = rxe_odp_prefetch_step(mr, va, left, advice, pages);
 		if (ret < 0)
 			return ret;
 
@@ -300,6 +312,7 @@ static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *req, bool in_caller,
 				bool sync)
 {
 	struct rxe_odp_prefetch_sge *sge;
+	u64 pages;
 	int err;
 	u32 i;
 
@@ -308,7 +321,14 @@ static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *req, bool in_caller,
 		if (!sge->mr)
 			continue; /* dropped by rxe_odp_prefetch_cancel_mr() */
 
-		err = rxe_odp_prefetch_range(sge, req->advice, in_caller);
+		err = rxe_odp_prefetch_range(sge, req->advice, in_caller,
+					     &pages);
+		if (trace_rxe_odp_prefetch_enabled())
+			trace_rxe_odp_prefetch(sge->mr->lkey,
+					       rxe_odp_iova_to_va(sge->mr,
+								  sge->iova),
+					       sge->length, req->advice,
+					       req->ahead, pages, err);
 		if (!err)
 			continue;
 		rxe_dbg_mr(sge->mr, "prefetch %#llx+%u advice %d: err = %d\n",
@@ -496,6 +516,7 @@ static int __rxe_odp_prefetch_check_sge(struct rxe_pd *pd,
  * @queue: the request is to be queued: put its SGEs on their MRs' lists
  *	if it passes, unless one of them has RXE_ODP_PREFETCH_MR_MAX already
  *
+ * Counts the request in the statistics of each MR it names, once per SGE.
  * Context: process context.  Takes rxe_odp_prefetch_lock.
  * Return: 0, with *@queue cleared if the caller must run the request
  * itself; the first error of __rxe_odp_prefetch_check_sge(), with the
@@ -515,6 +536,11 @@ static int rxe_odp_prefetch_prepare(struct rxe_odp_prefetch *req,
 		if (err)
 			goto out_unlock;
 	}
+
+	/* counted here: once queued, dereg may take an SGE's MR away */
+	for (i = 0; i < req->num_sge; i++)
+		rxe_odp_stat_add(&rxe_odp_mr(req->sge[i].mr)->stats,
+				 RXE_ODP_STAT_PREFETCHES, 1);
 
 	if (*queue && !__rxe_odp_prefetch_room(req, RXE_ODP_PREFETCH_MR_MAX))
 		*queue = false;
@@ -733,6 +759,7 @@ void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 	__rxe_odp_prefetch_enqueue(req);
 	spin_unlock(&rxe_odp_prefetch_lock);
 
+	trace_rxe_odp_fault_ahead(mr->lkey, va, len, write);
 	queue_work(rxe_odp_prefetch_wq, &req->work);
 }
 

@@ -22,43 +22,61 @@
  */
 
 #include <linux/highmem.h>
+#include <linux/ktime.h>
 #include <linux/mmu_notifier.h>
 
 #include "rxe.h"
 #include "rxe_loc.h"
 #include "rxe_odp_loc.h"
+#include "rxe_odp_trace.h"
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
 /* Faults that keep losing the race against invalidations give up after. */
 #define RXE_ODP_FAULT_TRIES 8
 
-void rxe_odp_count(struct ib_umem_odp *umem_odp, enum rxe_counters events,
-		   enum rxe_counters pages, int npages)
+/*
+ * rxe_odp_count - count an event and its pages, for the device and the MR
+ *
+ * The device's hw counters (patch 0004) and the MR's statistics (@stats,
+ * NULL for none) each count @event once and @npages pages.
+ */
+static void rxe_odp_count(struct ib_umem_odp *umem_odp,
+			  struct rxe_odp_stats *stats, enum rxe_counters event,
+			  enum rxe_counters pages, enum rxe_odp_stat mr_event,
+			  enum rxe_odp_stat mr_pages, int npages)
 {
 	struct rxe_dev *rxe = to_rdev(umem_odp->umem.ibdev);
 
-	rxe_counter_inc(rxe, events);
+	rxe_counter_inc(rxe, event);
 	atomic64_add(npages, &rxe->stats_counters[pages]);
+	rxe_odp_stat_add(stats, mr_event, 1);
+	rxe_odp_stat_add(stats, mr_pages, npages);
 }
 
 /**
  * __rxe_odp_invalidate - stop mirroring what an invalidation changes
  * @umem_odp: the umem whose notifier fired
+ * @stats: its MR's statistics; NULL for a chunk's child not yet published,
+ *	whose pages (only those of the fault that is making it) are then
+ *	counted for the device alone
  * @range: what changes in the CPU page tables
  * @cur_seq: the sequence number to publish
  *
  * The body of every invalidate callback (rxe_odp_invalidate() and the
- * children's in rxe_odp_chunks.c).
+ * children's in rxe_odp_chunks.c).  Counts an invalidation that unmapped
+ * pages; traces every one that reaches a umem with pages mirrored and
+ * overlaps it, with the pages it unmapped (maybe none).
  * Needs umem_odp->umem_mutex, which also waits out any copy or atomic in
  * progress on the umem.
  */
 void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
+			  struct rxe_odp_stats *stats,
 			  const struct mmu_notifier_range *range,
 			  unsigned long cur_seq)
 {
 	unsigned long start, end;
-	int mapped;
+	int mapped, unmapped;
 
 	lockdep_assert_held(&umem_odp->umem_mutex);
 
@@ -90,10 +108,14 @@ void __rxe_odp_invalidate(struct ib_umem_odp *umem_odp,
 
 	mapped = umem_odp->npages;
 	ib_umem_odp_unmap_dma_pages(umem_odp, start, end);
-	if (umem_odp->npages != mapped)
-		rxe_odp_count(umem_odp, RXE_CNT_ODP_INVALIDATIONS,
+	unmapped = mapped - umem_odp->npages;
+	if (unmapped)
+		rxe_odp_count(umem_odp, stats, RXE_CNT_ODP_INVALIDATIONS,
 			      RXE_CNT_ODP_PAGES_INVALIDATED,
-			      mapped - umem_odp->npages);
+			      RXE_ODP_STAT_INVALIDATIONS,
+			      RXE_ODP_STAT_PAGES_INVALIDATED, unmapped);
+	trace_rxe_odp_invalidate(rxe_odp_stats_lkey(stats), start, end,
+				 range->event, unmapped);
 }
 
 /**
@@ -155,26 +177,38 @@ unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
 	return missing;
 }
 
+/* umem pages that [@va, @va + @len) spans, @len > 0 */
+static u32 rxe_odp_pages_spanned(struct ib_umem_odp *umem_odp, u64 va, u64 len)
+{
+	return ((va + len - 1) >> umem_odp->page_shift) -
+	       (va >> umem_odp->page_shift) + 1;
+}
+
 /*
  * rxe_odp_fault_and_lock - fault a range in, with the pages around it
  * @umem_odp: the MR's umem
+ * @stats: the MR's statistics
  * @va: user virtual address inside the umem
  * @len: bytes, > 0, with [@va, @va + @len) inside the umem
  * @perm: permissions every page needs (see __rxe_odp_page())
  *
  * Faults the fault-around window of the range (rxe_odp_fault_around.c) or,
  * if the VMAs changed so that the window cannot be faulted, the range
- * alone.  Counts the fault and the pages it mirrors anew.
+ * alone.  Counts the fault and the pages it mirrors anew, and traces it
+ * (timed only while the tracepoint is on).
  *
  * Context and locks: as rxe_odp_map_range_and_lock().
  * Return: what ib_umem_odp_map_dma_and_lock() returned; on success (>= 0)
  * umem_odp->umem_mutex is held.
  */
-static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
+static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp,
+				  struct rxe_odp_stats *stats, u64 va, u64 len,
 				  u64 perm) __acquires(&umem_odp->umem_mutex)
 {
+	u64 t0 = trace_rxe_odp_fault_enabled() ? ktime_get_ns() : 0;
 	u64 fault_va, fault_len;
 	unsigned long missing;
+	u32 asked;
 	int ret;
 
 	rxe_odp_fault_window(umem_odp, va, len, perm & ODP_WRITE_ALLOWED_BIT,
@@ -201,8 +235,16 @@ static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 		fault_len = len;
 	}
 	if (ret >= 0)
-		rxe_odp_count(umem_odp, RXE_CNT_ODP_FAULTS,
-			      RXE_CNT_ODP_PAGES_FAULTED, missing);
+		rxe_odp_count(umem_odp, stats, RXE_CNT_ODP_FAULTS,
+			      RXE_CNT_ODP_PAGES_FAULTED, RXE_ODP_STAT_FAULTS,
+			      RXE_ODP_STAT_PAGES_FAULTED, missing);
+	if (trace_rxe_odp_fault_enabled()) {
+		asked = rxe_odp_pages_spanned(umem_odp, fault_va, fault_len);
+		trace_rxe_odp_fault(rxe_odp_stats_lkey(stats), va, len,
+				    fault_va, asked, ret >= 0 ? missing : 0,
+				    perm & ODP_WRITE_ALLOWED_BIT, ret,
+				    t0 ? ktime_get_ns() - t0 : 0);
+	}
 
 	return ret;
 }
@@ -210,6 +252,7 @@ static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 /**
  * rxe_odp_map_range_and_lock - mirror a range and lock the mirror
  * @umem_odp: the MR's umem
+ * @stats: the MR's statistics, which count (and trace) the faults
  * @va: user virtual address inside the umem
  * @len: bytes, > 0, with [@va, @va + @len) inside the umem
  * @write: the caller will write, so the pages must be mapped writable
@@ -231,7 +274,8 @@ static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
  * owning process or its mm is gone); -EBUSY if invalidations kept winning
  * the race RXE_ODP_FAULT_TRIES times; -ENOMEM.
  */
-int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
+int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp,
+			       struct rxe_odp_stats *stats, u64 va, u64 len,
 			       bool write) __acquires(&umem_odp->umem_mutex)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT;
@@ -252,7 +296,7 @@ int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 		mutex_unlock(&umem_odp->umem_mutex);
 
 		/* 2. Fault; on success umem_mutex is held again. */
-		ret = rxe_odp_fault_and_lock(umem_odp, va, len, perm);
+		ret = rxe_odp_fault_and_lock(umem_odp, stats, va, len, perm);
 		if (ret == -EBUSY)
 			continue;
 		if (ret < 0)
