@@ -69,6 +69,14 @@
  *	So while it is held nothing may take mmap_lock, allocate memory that
  *	can enter reclaim, wait for anything an invalidation can block, or
  *	take a second umem_mutex (all share one lock class).
+ * odp->stats.count_rwsem (rw_semaphore, one per MR)
+ *	Held by a fault (read) or a prefetch step (write) from counting the
+ *	pages it will add until they are mirrored, across mmap_lock and
+ *	umem_mutex, so that a fault-ahead and the stream that catches up
+ *	with it do not both count the same pages.  Faults of the MR run in
+ *	parallel; a fault waits for a prefetch step of the same MR (one
+ *	chunk at most) and the other way round.  Never taken by the warm
+ *	path (nothing to fault) nor by invalidations.
  * rxe_atomic_ops_lock (spinlock, BH-disabling; rxe_mr.c)
  *	Makes rxe's 8-byte atomics atomic with respect to each other, pinned
  *	or ODP.  ODP atomics take it inside umem_mutex.
@@ -87,7 +95,8 @@
  *	context takes it (verbs, dereg, the workqueue).  A prefetch then
  *	mirrors with the locks of an rxe task, in the order below.
  *
- * Order: children_rwsem -> mmap_lock -> umem_mutex -> rxe_atomic_ops_lock;
+ * Order: children_rwsem -> count_rwsem -> mmap_lock -> umem_mutex ->
+ * rxe_atomic_ops_lock;
  * children_rwsem -> xa_lock.  The access path takes children_rwsem (read,
  * implicit MRs) and umem_mutex with a trylock first and sleeps only when
  * that fails (rxe_odp_down_read(), rxe_odp_lock_mutex(); rxe_odp_loc.h
@@ -284,6 +293,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 	rxe_odp_children_init(odp);
 	INIT_LIST_HEAD(&odp->prefetch_sges);
 	odp->stats.lkey = mr->lkey;
+	init_rwsem(&odp->stats.count_rwsem);
 	odp->mm = current->mm;
 	mmgrab(odp->mm);
 	root->private = odp;

@@ -49,10 +49,15 @@ enum rxe_odp_stat {
  * @lkey: the MR's lkey, which names it in the tracepoints
  * @count: the counters of enum rxe_odp_stat, atomic as faults of different
  *	umems, invalidations and prefetches of one MR run in parallel
+ * @count_rwsem: held from a fault's or a prefetch step's look at what is
+ *	missing until its mirror is done (faults shared, prefetch steps
+ *	exclusive), so a page one mirrors while the other faults it too is
+ *	counted by one of them only (see Locking in rxe_odp.c)
  */
 struct rxe_odp_stats {
 	u32 lkey;
 	atomic64_t count[RXE_ODP_NR_STATS];
+	struct rw_semaphore count_rwsem;
 };
 
 /* NULL @stats: a chunk not yet published (see __rxe_odp_invalidate()). */

@@ -141,6 +141,8 @@ static DEFINE_SPINLOCK(rxe_odp_prefetch_lock);
 /* One step of a prefetch: what rxe_odp_prefetch_mirror() is asked and did. */
 struct rxe_odp_prefetch_step {
 	struct rxe_odp_mirror mirror;
+	struct rw_semaphore *count_rwsem;
+	bool counting;
 	u64 len;
 	u64 perm;
 	bool fault;
@@ -177,6 +179,9 @@ static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
 
 	step->bytes = min3(step->len, end - va, (u64)RXE_ODP_CHUNK_SIZE);
 
+	/* until the step has counted; rxe_odp_prefetch_step() drops it */
+	down_write(step->count_rwsem);
+	step->counting = true;
 	mutex_lock(&umem_odp->umem_mutex);
 	step->before =
 		__rxe_odp_pages_missing(umem_odp, va, step->bytes, step->perm);
@@ -188,6 +193,8 @@ static int rxe_odp_prefetch_mirror(struct rxe_odp_mirror *mirror,
 					   step->perm, step->fault);
 	if (ret >= 0)
 		return 0;
+	up_write(step->count_rwsem);
+	step->counting = false;
 	/* -EFAULT, -EPERM, -EINVAL: see above */
 	return ret == -ENOMEM || ret == -EBUSY ? ret : -EFAULT;
 }
@@ -232,8 +239,12 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE)
 		step.perm |= ODP_WRITE_ALLOWED_BIT;
 
+	step.count_rwsem = &odp->stats.count_rwsem;
 	umem_odp = rxe_odp_mirror_and_lock(odp, va, &step.mirror);
 	if (IS_ERR(umem_odp)) {
+		/* the mirror step counted nothing that is kept */
+		if (step.counting)
+			up_write(step.count_rwsem);
 		ret = PTR_ERR(umem_odp);
 		/* a NO_FAULT snapshot of a chunk with nothing mapped */
 		if (ret == -ENODATA)
@@ -242,11 +253,13 @@ static int rxe_odp_prefetch_step(struct rxe_mr *mr, u64 va, u64 len,
 	}
 
 	/*
-	 * Count under the same hold of umem_mutex.  An invalidation between
-	 * the look and the fault may make this an undercount, never more.
+	 * Count under the same hold of umem_mutex, and of count_rwsem since
+	 * the look: no fault counted these pages meanwhile.  An invalidation
+	 * between the look and the fault may make this an undercount.
 	 */
 	after = __rxe_odp_pages_missing(umem_odp, va, step.bytes, step.perm);
 	rxe_odp_unlock(odp, umem_odp);
+	up_write(step.count_rwsem);
 	if (step.before > after) {
 		atomic64_add(step.before - after, prefetched);
 		rxe_odp_stat_add(&odp->stats, RXE_ODP_STAT_PAGES_PREFETCHED,

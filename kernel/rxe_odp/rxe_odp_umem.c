@@ -213,6 +213,7 @@ static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp,
 
 	rxe_odp_fault_window(umem_odp, va, len, perm & ODP_WRITE_ALLOWED_BIT,
 			     &fault_va, &fault_len);
+	down_read(&stats->count_rwsem);
 	for (;;) {
 		/* Counted first, as the pages this fault adds. */
 		mutex_lock(&umem_odp->umem_mutex);
@@ -238,6 +239,7 @@ static int rxe_odp_fault_and_lock(struct ib_umem_odp *umem_odp,
 		rxe_odp_count(umem_odp, stats, RXE_CNT_ODP_FAULTS,
 			      RXE_CNT_ODP_PAGES_FAULTED, RXE_ODP_STAT_FAULTS,
 			      RXE_ODP_STAT_PAGES_FAULTED, missing);
+	up_read(&stats->count_rwsem);
 	if (trace_rxe_odp_fault_enabled()) {
 		asked = rxe_odp_pages_spanned(umem_odp, fault_va, fault_len);
 		trace_rxe_odp_fault(rxe_odp_stats_lkey(stats), va, len,
