@@ -10,20 +10,24 @@ result() { # NAME STATUS [REASON]
 	echo "RESULT $1 $2${3:+ $3}" | tee -a "$RESULTS"
 }
 
+# verdict NAME SECONDS RC: the RESULT of a command run under timeout SECONDS.
+verdict() {
+	if [ "$3" = 0 ]; then
+		result "$1" PASS
+	elif [ "$3" = 124 ]; then
+		result "$1" FAIL "timeout after ${2}s"
+	else
+		result "$1" FAIL "exit $3"
+	fi
+}
+
 # run_test NAME SECONDS CMD...: PASS when CMD exits 0 within SECONDS.
 run_test() {
-	local name=$1 secs=$2 rc
+	local name=$1 secs=$2
 	shift 2
 	echo "=== $name: $*"
 	timeout -k 5 "$secs" "$@"
-	rc=$?
-	if [ $rc = 0 ]; then
-		result "$name" PASS
-	elif [ $rc = 124 ]; then
-		result "$name" FAIL "timeout after ${secs}s"
-	else
-		result "$name" FAIL "exit $rc"
-	fi
+	verdict "$name" "$secs" $?
 }
 
 # run_test_no_splat NAME SECONDS CMD...: as run_test, and FAIL too when the
@@ -38,12 +42,8 @@ run_test_no_splat() {
 	new=$(dmesg | grep "$pat" | tail -n +$((n0 + 1)) | head -n 1)
 	if [ -n "$new" ]; then
 		result "$name" FAIL "kernel: $new"
-	elif [ $rc = 0 ]; then
-		result "$name" PASS
-	elif [ $rc = 124 ]; then
-		result "$name" FAIL "timeout after ${secs}s"
 	else
-		result "$name" FAIL "exit $rc"
+		verdict "$name" "$secs" $rc
 	fi
 }
 
