@@ -1,13 +1,22 @@
 # Guest plan of tests/testbed/package-path: checks the module and provider a
 # user has after installing our packages (arg "installed") or purging them
-# (arg "purged").  Verdicts are RESULT lines named package/<state>/...
+# (arg "purged").  Verdicts are RESULT lines named package/<NAME>/..., NAME
+# the second arg or else the state.
 . tests/lib/guest.sh
 state=${1:?installed or purged}
-p=package/$state
+p=package/${2:-$state}
 ver=$(cat /sys/module/rdma_rxe/version 2>/dev/null)
 path=$(modinfo -n rdma_rxe)
 so=/usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav34.so
-owner=$(dpkg -S "$so" 2>/dev/null | cut -d: -f1)
+# Who ships the file there now: the package that diverted the stock one
+# away, if any, else the one dpkg says owns it.
+diverter=$(dpkg-divert --listpackage "$so" 2>/dev/null)
+if [ -n "$diverter" ]; then
+	owner=$diverter
+	dpkg -L "$diverter" 2>/dev/null | grep -qx "$so" || owner="$diverter (diverts it but does not ship it)"
+else
+	owner=$(dpkg -S "$so" 2>/dev/null | cut -d: -f1)
+fi
 odp=0
 ibv_devinfo -d "$RXE_DEV" -v | grep -q 'ODP_SUPPORT$\|ON_DEMAND' && odp=1
 echo "rdma_rxe '$ver' from $path; $so from '$owner'; ODP caps: $odp"
