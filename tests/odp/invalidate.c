@@ -561,27 +561,6 @@ TEST_F(inval, move_pages_to_other_node)
 #define SWAP_PRESSURE_LEN (128ul << 20)
 #define SWAP_MEMORY_MAX "40M"
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		odp_log("open %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	n = write(fd, s, strlen(s));
-	if (n != (ssize_t)strlen(s)) {
-		int err = errno;
-
-		odp_log("write '%s' to %s: %s", s, path, strerror(err));
-		close(fd);
-		return -err;
-	}
-	close(fd);
-	return 0;
-}
-
 static long read_long(const char *path)
 {
 	long v = -1;
@@ -616,7 +595,7 @@ static int cgroup_enter(FIXTURE_DATA(inval) * self)
 	int ret;
 
 	/* Enabling the controller may fail if it is already on: check what counts. */
-	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	odp_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 	snprintf(self->cgroup, sizeof(self->cgroup), "/sys/fs/cgroup/rxe-odp-swap-%d", getpid());
 	if (mkdir(self->cgroup, 0755)) {
 		odp_log("mkdir %s: %s", self->cgroup, strerror(errno));
@@ -624,12 +603,12 @@ static int cgroup_enter(FIXTURE_DATA(inval) * self)
 		return -errno;
 	}
 	snprintf(path, sizeof(path), "%s/memory.max", self->cgroup);
-	ret = write_file(path, SWAP_MEMORY_MAX);
+	ret = odp_write_file(path, SWAP_MEMORY_MAX);
 	if (ret)
 		return ret;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", self->cgroup);
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	return write_file(path, pid);
+	return odp_write_file(path, pid);
 }
 
 static void cgroup_leave(FIXTURE_DATA(inval) * self)
@@ -639,7 +618,7 @@ static void cgroup_leave(FIXTURE_DATA(inval) * self)
 	if (!self->cgroup[0])
 		return;
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	write_file("/sys/fs/cgroup/cgroup.procs", pid);
+	odp_write_file("/sys/fs/cgroup/cgroup.procs", pid);
 	if (rmdir(self->cgroup))
 		odp_log("rmdir %s: %s", self->cgroup, strerror(errno));
 	self->cgroup[0] = 0;

@@ -1017,23 +1017,39 @@ int odp_param_read(const char *name, char *buf, size_t len)
 	return 0;
 }
 
-int odp_param_write(const char *name, const char *val)
+/* Writes s to path in one write(): 0, or -errno (-EIO if short). */
+static int write_str(const char *path, const char *s)
 {
-	char path[256];
 	ssize_t n;
 	int fd, ret = 0;
 
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = write(fd, val, strlen(val));
+	n = write(fd, s, strlen(s));
 	if (n < 0)
 		ret = -errno;
-	else if ((size_t)n != strlen(val))
+	else if ((size_t)n != strlen(s))
 		ret = -EIO;
 	close(fd);
 	return ret;
+}
+
+int odp_write_file(const char *path, const char *s)
+{
+	int ret = write_str(path, s);
+
+	if (ret)
+		odp_log("write '%s' to %s: %s", s, path, strerror(-ret));
+	return ret;
+}
+
+int odp_param_write(const char *name, const char *val)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	return write_str(path, val);
 }
 
 int odp_param_write_uint(const char *name, unsigned long v)

@@ -213,6 +213,9 @@ int odp_counters_read(const struct odp_dev *d, struct odp_counters *c);
  */
 int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 
+/* Writes s to the file at path (sysfs, tracefs, cgroupfs); 0 or -errno (logged). */
+int odp_write_file(const char *path, const char *s);
+
 /* ---- rdma_rxe module parameters (/sys/module/rdma_rxe/parameters) ---- */
 /* Reads parameter name into buf (newline stripped); 0 or -errno (logged). */
 int odp_param_read(const char *name, char *buf, size_t len);

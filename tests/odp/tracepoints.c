@@ -38,26 +38,6 @@
 
 /* ---- tracefs ---- */
 
-/* Writes s to path; 0 or -errno (logged). */
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	ssize_t n;
-
-	if (fd < 0) {
-		odp_log("open %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	n = write(fd, s, strlen(s));
-	if (n != (ssize_t)strlen(s)) {
-		odp_log("write '%s' to %s: %s", s, path, n < 0 ? strerror(errno) : "short");
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 /* A trace instance of our own, its events filtered to one lkey. */
 struct tracer {
 	char dir[128];
@@ -87,7 +67,7 @@ static void tracer_close(struct tracer *t)
 	if (!t->dir[0])
 		return;
 	snprintf(path, sizeof(path), "%s/events/rxe_odp/enable", t->dir);
-	write_file(path, "0");
+	odp_write_file(path, "0");
 	if (rmdir(t->dir))
 		odp_log("rmdir %s: %s", t->dir, strerror(errno));
 	t->dir[0] = 0;
@@ -104,22 +84,22 @@ static int tracer_start(struct tracer *t, uint32_t lkey, const char *events)
 	int err;
 
 	snprintf(path, sizeof(path), "%s/events/rxe_odp/enable", t->dir);
-	err = write_file(path, "0");
+	err = odp_write_file(path, "0");
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/trace", t->dir);
-	err = write_file(path, "");
+	err = odp_write_file(path, "");
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/events/rxe_odp/filter", t->dir);
 	snprintf(filter, sizeof(filter), "lkey == %u", lkey);
-	err = write_file(path, filter);
+	err = odp_write_file(path, filter);
 	if (err)
 		return err;
 	snprintf(list, sizeof(list), "%s", events);
 	for (ev = strtok_r(list, " ", &save); ev; ev = strtok_r(NULL, " ", &save)) {
 		snprintf(path, sizeof(path), "%s/events/rxe_odp/%s/enable", t->dir, ev);
-		err = write_file(path, "1");
+		err = odp_write_file(path, "1");
 		if (err)
 			return err;
 	}
