@@ -1,10 +1,15 @@
 # Guest plan of tests/testbed/package-path: checks the module and provider a
 # user has after installing our packages (arg "installed") or purging them
 # (arg "purged").  Verdicts are RESULT lines named package/<NAME>/..., NAME
-# the second arg or else the state.
+# the second arg or else the state.  PROVIDER (third arg): "ours" (default;
+# rxe-odp-provider installed, the ODP test is tests/odp's lazy) or "stock"
+# (Debian 12, no provider of ours: the distribution's, and the ODP test is
+# ibv_rc_pingpong with ODP and with implicit ODP).
 . tests/lib/guest.sh
 state=${1:?installed or purged}
 p=package/${2:-$state}
+provider=${3:-ours}
+case $provider in ours) want_so=rxe-odp-provider ;; stock) want_so=ibverbs-providers ;; *) echo "package.sh: PROVIDER must be ours or stock" >&2; exit 2 ;; esac
 ver=$(cat /sys/module/rdma_rxe/version 2>/dev/null)
 path=$(modinfo -n rdma_rxe)
 so=/usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav34.so
@@ -25,12 +30,18 @@ if [ "$state" = installed ]; then
 	*-odp:*/updates/dkms/*) result $p/module_from_dkms PASS ;;
 	*) result $p/module_from_dkms FAIL "rdma_rxe '$ver' from $path" ;;
 	esac
-	[ "$owner" = "rxe-odp-provider" ] && result $p/provider PASS ||
-		result $p/provider FAIL "$so belongs to '$owner'"
+	[ "$owner" = "$want_so" ] && result $p/provider PASS ||
+		result $p/provider FAIL "$so belongs to '$owner', not $want_so"
 	[ $odp = 1 ] && result $p/odp_caps PASS || result $p/odp_caps FAIL "no ODP caps on $RXE_DEV"
 	c=/sys/class/infiniband/$RXE_DEV/ports/1/hw_counters/odp_faults
 	f0=$(cat $c 2>/dev/null || echo none)
-	bash tests/odp/guest-plan --only lazy
+	if [ "$provider" = ours ]; then
+		bash tests/odp/guest-plan --only lazy
+	else
+		D=$RXE_DEV G=$RXE_GID_INDEX
+		pair_test $p/rc_pingpong_odp 120 "ibv_rc_pingpong -d $D -g $G -o -c" "ibv_rc_pingpong -d $D -g $G -o -c $RXE_IP"
+		pair_test $p/rc_pingpong_implicit_odp 120 "ibv_rc_pingpong -d $D -g $G -O -c" "ibv_rc_pingpong -d $D -g $G -O -c $RXE_IP"
+	fi
 	f1=$(cat $c 2>/dev/null || echo none)
 	if [ "$f0" != none ] && [ "$f1" -gt "$f0" ]; then
 		result $p/odp_counters PASS
