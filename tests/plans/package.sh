@@ -2,13 +2,15 @@
 # user has after installing our packages (arg "installed") or purging them
 # (arg "purged").  Verdicts are RESULT lines named package/<NAME>/..., NAME
 # the second arg or else the state.  PROVIDER (third arg): "ours" (default;
-# rxe-odp-provider installed, the ODP test is tests/odp's lazy) or "stock"
-# (Debian 12, no provider of ours: the distribution's, and the ODP test is
-# ibv_rc_pingpong with ODP and with implicit ODP).
+# rxe-odp-provider installed) or "stock" (the distribution's).  ODP_TEST
+# (fourth): "lazy" (default; tests/odp's, built for Debian 13) or
+# "pingpong" (ibv_rc_pingpong with ODP and with implicit ODP, and with
+# prefetch when the provider is ours: any Debian).
 . tests/lib/guest.sh
 state=${1:?installed or purged}
 p=package/${2:-$state}
 provider=${3:-ours}
+odp_test=${4:-lazy}
 case $provider in ours) want_so=rxe-odp-provider ;; stock) want_so=ibverbs-providers ;; *) echo "package.sh: PROVIDER must be ours or stock" >&2; exit 2 ;; esac
 ver=$(cat /sys/module/rdma_rxe/version 2>/dev/null)
 path=$(modinfo -n rdma_rxe)
@@ -35,12 +37,26 @@ if [ "$state" = installed ]; then
 	[ $odp = 1 ] && result $p/odp_caps PASS || result $p/odp_caps FAIL "no ODP caps on $RXE_DEV"
 	c=/sys/class/infiniband/$RXE_DEV/ports/1/hw_counters/odp_faults
 	f0=$(cat $c 2>/dev/null || echo none)
-	if [ "$provider" = ours ]; then
+	if [ "$odp_test" = lazy ]; then
 		bash tests/odp/guest-plan --only lazy
 	else
 		D=$RXE_DEV G=$RXE_GID_INDEX
 		pair_test $p/rc_pingpong_odp 120 "ibv_rc_pingpong -d $D -g $G -o -c" "ibv_rc_pingpong -d $D -g $G -o -c $RXE_IP"
 		pair_test $p/rc_pingpong_implicit_odp 120 "ibv_rc_pingpong -d $D -g $G -O -c" "ibv_rc_pingpong -d $D -g $G -O -c $RXE_IP"
+		if [ "$provider" = ours ]; then
+			pf=/sys/class/infiniband/$D/ports/1/hw_counters/odp_prefetches
+			pf0=$(cat $pf 2>/dev/null || echo 0)
+			pair_test $p/rc_pingpong_odp_prefetch 120 "ibv_rc_pingpong -d $D -g $G -o -P" "ibv_rc_pingpong -d $D -g $G -o -P $RXE_IP"
+			sleep 0.1
+			pf1=$(cat $pf 2>/dev/null || echo 0)
+			if grep -q "Couldn't prefetch" /tmp/package_*rc_pingpong_odp_prefetch.server /tmp/package_*rc_pingpong_odp_prefetch.client 2>/dev/null; then
+				result $p/prefetch_advised FAIL "ibv_advise_mr failed in ibv_rc_pingpong"
+			elif [ $((pf1 - pf0)) -lt 2 ]; then
+				result $p/prefetch_advised FAIL "odp_prefetches went from $pf0 to $pf1, not up by 2"
+			else
+				result $p/prefetch_advised PASS
+			fi
+		fi
 	fi
 	f1=$(cat $c 2>/dev/null || echo none)
 	if [ "$f0" != none ] && [ "$f1" -gt "$f0" ]; then
