@@ -329,11 +329,14 @@ static int stream_recvs(uint64_t raddr, uint32_t rkey, size_t total, size_t msg,
  * posted as the stream goes, each before its message is sent, so that no
  * message meets an empty receive queue).  Returns 0 with the time from the
  * first post to the last completion in *ns, or -1 after an error (logged;
- * the pair is reset).
+ * the pair is reset).  Unless stamps is NULL, stamps[k] is set to the time
+ * from the first post to the poll that returned the k-th completion (one
+ * per message: stamps has room for total / msg rounded up).
  */
-static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
-		  uint32_t rkey, size_t total, size_t msg, uint64_t *ns)
+static int stream_stamped(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
+			  uint32_t rkey, size_t total, size_t msg, uint64_t *ns, uint64_t *stamps)
 {
+	size_t ncomp = 0;
 	const bool send = op == IBV_WR_SEND;
 	size_t posted = 0, done = 0, recv_posted = 0, recv_done = 0;
 	int inflight = 0, depth = o.depth < SQ_DEPTH ? o.depth : SQ_DEPTH;
@@ -391,6 +394,9 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 		}
 		uint64_t t = now_ns();
 
+		for (int i = 0; stamps && i < n; i++)
+			stamps[ncomp++] = t - t0;
+
 		if (n) {
 			last = t;
 		} else if (t - last > (uint64_t)o.timeout_s * 1000000000ull) {
@@ -405,6 +411,13 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 	}
 	*ns = now_ns() - t0;
 	return 0;
+}
+
+/* stream() without completion times */
+static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
+		  uint32_t rkey, size_t total, size_t msg, uint64_t *ns)
+{
+	return stream_stamped(op, laddr, lkey, raddr, rkey, total, msg, ns, NULL);
 }
 
 /* ---- memory, registration, counters ---- */
@@ -1070,9 +1083,10 @@ out:
  * of the iteration times of its two blocks (perftest's t_typical: a block
  * mean is at the mercy of one descheduled vCPU, and here single iterations
  * take from ~35 us to ~10 ms under TCG on a loaded host), with the mean
- * beside it ("lat_avg"); for the message rate, the messages of its two
- * blocks over their time.  A round's ratio is ODP over pinned (the report
- * takes it from the per-round figures).
+ * beside it ("lat_avg"); for the message rate, RATE_SEG messages over the
+ * median time RATE_SEG completions took in its two blocks, the messages
+ * over the blocks' time beside it ("msg_rate_avg").  A round's ratio is
+ * ODP over pinned (the report takes it from the per-round figures).
  *
  * Each side of the connection (a, b) has one region per case, registered
  * once: the source of what it sends at offset 0, the destination of what
@@ -1094,6 +1108,10 @@ out:
 #define LAT_DST (2 * PAGE)
 #define LAT_MAX_MSG (2 * PAGE)
 #define LAT_ITERS_MAX (ODP_QP_DEPTH / 2) /* unsignalled WRs never fill the SQ */
+#define RATE_MSGS_MAX 1024 /* 8-byte messages of a block: in LAT_DST's 8 KiB */
+#define RATE_SEG 32 /* completions per time sample of the message rate */
+#define LAT_SAMPLES (2 * LAT_ITERS_MAX) /* per case and round */
+_Static_assert(2 * RATE_MSGS_MAX / RATE_SEG <= LAT_SAMPLES, "message-rate samples");
 
 enum lat_op { LAT_WRITE, LAT_READ, LAT_SEND, LAT_OPS };
 static const char *const lat_name[LAT_OPS] = { "write", "read", "send" };
@@ -1272,19 +1290,25 @@ err:
 /*
  * One block of the message rate: n 8-byte RDMA writes (or sends) from a's
  * source to b's destination, consecutive 8-byte slots, up to --depth
- * outstanding (stream()); the destination is checked after.
+ * outstanding (stream()); the destination is checked after.  seg_ns[] gets
+ * the time each run of RATE_SEG completions took (n / RATE_SEG of them).
  */
-static const char *rate_block(enum lat_op op, struct lat_side s[2], int n, uint64_t *ns)
+static const char *rate_block(enum lat_op op, struct lat_side s[2], int n, uint64_t *ns,
+			      double *seg_ns)
 {
 	const size_t len = (size_t)n * 8;
-	uint64_t seed = next_seed();
+	uint64_t seed = next_seed(), stamps[1024];
 	uint8_t *dst = s[1].buf + LAT_DST;
 
 	fill(s[0].buf, len, seed, 0);
 	memset(dst, 0, len);
-	if (stream(op == LAT_WRITE ? IBV_WR_RDMA_WRITE : IBV_WR_SEND, s[0].buf, s[0].mr->lkey,
-		   (uintptr_t)dst, op == LAT_WRITE ? s[1].mr->rkey : s[1].mr->lkey, len, 8, ns))
+	if (stream_stamped(op == LAT_WRITE ? IBV_WR_RDMA_WRITE : IBV_WR_SEND, s[0].buf,
+			   s[0].mr->lkey, (uintptr_t)dst,
+			   op == LAT_WRITE ? s[1].mr->rkey : s[1].mr->lkey, len, 8, ns, stamps))
 		return "transfer_error";
+	for (int k = 0; k < n / RATE_SEG; k++)
+		seg_ns[k] = (double)(stamps[(k + 1) * RATE_SEG - 1] -
+				     (k ? stamps[k * RATE_SEG - 1] : 0));
 	return check(dst, len, seed, 0, "message rate") ? "check_failed" : NULL;
 }
 
@@ -1334,18 +1358,22 @@ static void bench_latency(void)
 		for (int round = 0; round <= rounds; round++) {
 			uint64_t t[MIX_CASES] = { 0 };
 			const char *note[MIX_CASES] = { NULL };
-			double it[MIX_CASES][2 * LAT_ITERS_MAX] = { { 0 } }, per[MIX_CASES], avg[MIX_CASES];
+			/* iteration times, or message-rate segment times */
+			double it[MIX_CASES][LAT_SAMPLES] = { { 0 } };
+			double per[MIX_CASES], avg[MIX_CASES];
 			int nit[MIX_CASES] = { 0 };
 
 			for (int i = 0; i < 4; i++) {
 				/* pinned, ODP, ODP, pinned; ODP first in even rounds */
 				int cse = (i == 1 || i == 2) ^ !(round % 2);
 				uint64_t ns = 0;
-				const char *why = rate ? rate_block(op, side[cse], o.rate_msgs, &ns)
-						       : lat_block(op, side[cse], len, o.lat_iters, &ns,
-								   it[cse] + nit[cse]);
+				const char *why =
+					rate ? rate_block(op, side[cse], o.rate_msgs, &ns,
+							  it[cse] + nit[cse])
+					     : lat_block(op, side[cse], len, o.lat_iters, &ns,
+							 it[cse] + nit[cse]);
 
-				nit[cse] += o.lat_iters;
+				nit[cse] += rate ? o.rate_msgs / RATE_SEG : o.lat_iters;
 				t[cse] += ns;
 				if (why && !note[cse])
 					note[cse] = why;
@@ -1354,22 +1382,23 @@ static void bench_latency(void)
 				continue;
 			for (int c = 0; c < MIX_CASES; c++) {
 				/*
-				 * Mmsg/s over the case's two blocks; or one-way µs
-				 * (read: the round trip), the median over the
-				 * iterations of its two blocks as perftest's
-				 * t_typical (a block's mean is at the mercy of one
-				 * descheduled vCPU), and the mean beside it
+				 * One-way µs (read: the round trip), the median over
+				 * the iterations of the case's two blocks as
+				 * perftest's t_typical (a block's mean is at the
+				 * mercy of one descheduled vCPU), the mean beside
+				 * it; or Mmsg/s, from the median time of RATE_SEG
+				 * completions in its two blocks, the mean beside it
 				 */
 				const double div = 1e3 * (op == LAT_READ ? 1 : 2);
 
-				per[c] = rate ? 2.0 * o.rate_msgs / (t[c] / 1e3)
+				per[c] = rate ? RATE_SEG / (median(it[c], nit[c]) / 1e3)
 					      : median(it[c], nit[c]) / div;
-				avg[c] = t[c] / (2.0 * o.lat_iters) / div;
+				avg[c] = rate ? 2.0 * o.rate_msgs / (t[c] / 1e3)
+					      : t[c] / (2.0 * o.lat_iters) / div;
 				row(bench, cname[c], len, rate ? "msg_rate" : "lat", round,
 				    note[c] ? NAN : per[c], rate ? "Mmsg/s" : "us", note[c]);
-				if (!rate)
-					row(bench, cname[c], len, "lat_avg", round,
-					    note[c] ? NAN : avg[c], "us", note[c]);
+				row(bench, cname[c], len, rate ? "msg_rate_avg" : "lat_avg", round,
+				    note[c] ? NAN : avg[c], rate ? "Mmsg/s" : "us", note[c]);
 				if (!note[c])
 					fig[c][nf[c]++] = per[c];
 				wrong += note[c] != NULL;
@@ -1884,7 +1913,8 @@ static void usage(FILE *f)
 		"  --lat-sizes LIST      message sizes of 'latency' (default 8,64,1K,4K; at most 8K)\n"
 		"  --lat-iters N         ping-pongs per block of 'latency' (default 16, at most 32)\n"
 		"  --lat-rounds N        rounds of 'latency', per operation and size (default 300)\n"
-		"  --rate-msgs N         8-byte messages per message-rate block (default 256, at most 1024)\n");
+		"  --rate-msgs N         8-byte messages per message-rate block (default 256; a multiple\n"
+		"                        of 32, at most 1024)\n");
 }
 
 static int parse_list(const char *s, size_t *out, int max)
@@ -1971,7 +2001,10 @@ int main(int argc, char **argv)
 			break;
 		case 'I': o.lat_iters = atoi(optarg); bad = o.lat_iters < 1 || o.lat_iters > LAT_ITERS_MAX; break;
 		case 'n': o.lat_rounds = atoi(optarg); bad = o.lat_rounds < 1 || o.lat_rounds > MIX_ROUNDS_MAX; break;
-		case 'M': o.rate_msgs = atoi(optarg); bad = o.rate_msgs < 1 || o.rate_msgs > 1024; break;
+		case 'M':
+			o.rate_msgs = atoi(optarg);
+			bad = o.rate_msgs < RATE_SEG || o.rate_msgs > RATE_MSGS_MAX || o.rate_msgs % RATE_SEG;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
