@@ -14,6 +14,9 @@
  *             MADV_DONTNEED before each pass, and warm, ODP vs pinned
  *   interleaved  warm 64 KiB write, read and send, pinned and ODP (both
  *             ends) alternating block by block on one connection
+ *   latency   warm small-message latency (write and send ping-pong, read)
+ *             and 8-byte message rate (writes, sends), pinned and ODP
+ *             alternating the same way
  *   fault     latency of an 8-byte RDMA write into one absent page, and of
  *             one large write over an absent range
  *   storm     write bandwidth while another thread MADV_DONTNEEDs random
@@ -94,6 +97,11 @@ struct opts {
 	bool busy_poll;
 	size_t mix_block;
 	int mix_rounds;
+	size_t lat_sizes[8];
+	int n_lat_sizes;
+	int lat_iters;
+	int lat_rounds;
+	int rate_msgs;
 };
 
 static struct opts o = {
@@ -112,6 +120,9 @@ static struct opts o = {
 	.timeout_s = 120,
 	.mix_block = 4 * MIB,
 	.mix_rounds = 300,
+	.lat_iters = 16,
+	.lat_rounds = 300,
+	.rate_msgs = 256,
 };
 
 static FILE *csv;
@@ -318,11 +329,14 @@ static int stream_recvs(uint64_t raddr, uint32_t rkey, size_t total, size_t msg,
  * posted as the stream goes, each before its message is sent, so that no
  * message meets an empty receive queue).  Returns 0 with the time from the
  * first post to the last completion in *ns, or -1 after an error (logged;
- * the pair is reset).
+ * the pair is reset).  Unless stamps is NULL, stamps[k] is set to the time
+ * from the first post to the poll that returned the k-th completion (one
+ * per message: stamps has room for total / msg rounded up).
  */
-static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
-		  uint32_t rkey, size_t total, size_t msg, uint64_t *ns)
+static int stream_stamped(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
+			  uint32_t rkey, size_t total, size_t msg, uint64_t *ns, uint64_t *stamps)
 {
+	size_t ncomp = 0;
 	const bool send = op == IBV_WR_SEND;
 	size_t posted = 0, done = 0, recv_posted = 0, recv_done = 0;
 	int inflight = 0, depth = o.depth < SQ_DEPTH ? o.depth : SQ_DEPTH;
@@ -380,6 +394,9 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 		}
 		uint64_t t = now_ns();
 
+		for (int i = 0; stamps && i < n; i++)
+			stamps[ncomp++] = t - t0;
+
 		if (n) {
 			last = t;
 		} else if (t - last > (uint64_t)o.timeout_s * 1000000000ull) {
@@ -394,6 +411,13 @@ static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t ra
 	}
 	*ns = now_ns() - t0;
 	return 0;
+}
+
+/* stream() without completion times */
+static int stream(enum ibv_wr_opcode op, void *laddr, uint32_t lkey, uint64_t raddr,
+		  uint32_t rkey, size_t total, size_t msg, uint64_t *ns)
+{
+	return stream_stamped(op, laddr, lkey, raddr, rkey, total, msg, ns, NULL);
 }
 
 /* ---- memory, registration, counters ---- */
@@ -1047,6 +1071,362 @@ out:
 	warm_buffers_free(buf, mr, len);
 }
 
+/* ---- latency and message rate: warm ODP against pinned, interleaved ---- */
+
+/*
+ * The interleaved method of bench_interleaved() for small messages: per
+ * operation and size, blocks of --lat-iters ping-pongs (or, for the message
+ * rate, of --rate-msgs 8-byte messages), pinned (both ends) and ODP (both
+ * ends) alternating pinned, ODP, ODP, pinned in each round, ODP first in
+ * even rounds; --lat-rounds rounds, the first not counted (it mirrors the
+ * ODP regions).  A round's figure per case is, for latency, the median
+ * of the iteration times of its two blocks (perftest's t_typical: a block
+ * mean is at the mercy of one descheduled vCPU, and here single iterations
+ * take from ~35 us to ~10 ms under TCG on a loaded host), with the mean
+ * beside it ("lat_avg"); for the message rate, RATE_SEG messages over the
+ * median time RATE_SEG completions took in its two blocks, the messages
+ * over the blocks' time beside it ("msg_rate_avg").  A round's ratio is
+ * ODP over pinned (the report takes it from the per-round figures).
+ *
+ * Each side of the connection (a, b) has one region per case, registered
+ * once: the source of what it sends at offset 0, the destination of what
+ * it receives at LAT_DST.  Nothing is sent inline, so that the requester
+ * reads its source through the MR as a larger message would.
+ *  write  ping-pong as ib_write_lat: a writes into b's destination, the CPU
+ *         polls its last byte, then b writes back into a's and the CPU
+ *         polls that; one-way latency = block time / (2 * iterations);
+ *  read   as ib_read_lat: a reads b's source into its destination, one
+ *         signalled read at a time; latency = block time / iterations;
+ *  send   ping-pong as ib_send_lat: a sends, b's receive completion is
+ *         polled, b sends back; one-way latency as for write.
+ * Every message of a block carries the pattern of the block's seed with its
+ * last byte replaced by the iteration number (the byte polled or checked
+ * after each message); both destinations are checked whole after the block.
+ * The CPU busy-polls (memory and CQs), as perftest's latency tests do.
+ */
+#define LAT_REGION (4 * PAGE)
+#define LAT_DST (2 * PAGE)
+#define LAT_MAX_MSG (2 * PAGE)
+#define LAT_ITERS_MAX (ODP_QP_DEPTH / 2) /* unsignalled WRs never fill the SQ */
+#define RATE_MSGS_MAX 1024 /* 8-byte messages of a block: in LAT_DST's 8 KiB */
+#define RATE_SEG 32 /* completions per time sample of the message rate */
+#define LAT_SAMPLES (2 * LAT_ITERS_MAX) /* per case and round */
+_Static_assert(2 * RATE_MSGS_MAX / RATE_SEG <= LAT_SAMPLES, "message-rate samples");
+
+enum lat_op { LAT_WRITE, LAT_READ, LAT_SEND, LAT_OPS };
+static const char *const lat_name[LAT_OPS] = { "write", "read", "send" };
+
+struct lat_side {
+	uint8_t *buf;
+	struct ibv_mr *mr;
+};
+
+/* a time in ns after which a busy poll gives up */
+static uint64_t lat_deadline(void)
+{
+	return now_ns() + (uint64_t)o.timeout_s * 1000000000ull;
+}
+
+/* Busy-polls until *p == v; 0, or -1 after the timeout (logged). */
+static int lat_wait_byte(const volatile uint8_t *p, uint8_t v, uint64_t deadline)
+{
+	for (unsigned int spin = 1; *p != v; spin++) {
+		if (!(spin & 1023) && now_ns() > deadline) {
+			logf_("  latency: byte %u not written within %d s", v, o.timeout_s);
+			return -1;
+		}
+		__builtin_ia32_pause();
+	}
+	return 0;
+}
+
+/*
+ * Busy-polls cq until a successful completion of opcode op; completions of
+ * other opcodes (the signalled sends of a ping-pong, on the CQ its receives
+ * share) are counted in *others.  0, or -1 after an error or the timeout.
+ */
+static int lat_wait_wc(struct ibv_cq *cq, enum ibv_wc_opcode op, int *others, uint64_t deadline)
+{
+	struct ibv_wc wc;
+
+	for (unsigned int spin = 1;; spin++) {
+		int n = ibv_poll_cq(cq, 1, &wc);
+
+		if (n < 0) {
+			logf_("  latency: ibv_poll_cq failed");
+			return -1;
+		}
+		if (n && wc.status != IBV_WC_SUCCESS) {
+			logf_("  latency: completion error: %s (opcode %d)",
+			      ibv_wc_status_str(wc.status), wc.opcode);
+			return -1;
+		}
+		if (n && wc.opcode == op)
+			return 0;
+		if (n && others) {
+			(*others)++;
+		} else if (!n && !(spin & 1023) && now_ns() > deadline) {
+			logf_("  latency: no completion (opcode %d) within %d s", op, o.timeout_s);
+			return -1;
+		}
+	}
+}
+
+static int lat_post(struct ibv_qp *qp, enum ibv_wr_opcode op, struct lat_side *l, uint64_t laddr,
+		    struct lat_side *r, uint64_t raddr, size_t len, bool signaled)
+{
+	struct ibv_sge sge = { laddr, (uint32_t)len, l->mr->lkey };
+	struct ibv_send_wr wr = {
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = op,
+		.send_flags = signaled ? IBV_SEND_SIGNALED : 0,
+	}, *bad;
+
+	if (op != IBV_WR_SEND) {
+		wr.wr.rdma.remote_addr = raddr;
+		wr.wr.rdma.rkey = r->mr->rkey;
+	}
+	if (ibv_post_send(qp, &wr, &bad)) {
+		logf_("  latency: ibv_post_send: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One block of iters ping-pongs (reads) of len bytes between a's side s[0]
+ * and b's side s[1].  Returns NULL with the time in *ns and each
+ * iteration's in it_ns[], or why the block has no figure ("transfer_error", "check_failed"; the pair is reset after
+ * a transfer error).
+ */
+static const char *lat_block(enum lat_op op, struct lat_side s[2], size_t len, int iters,
+			     uint64_t *ns, double *it_ns)
+{
+	struct ibv_qp *qps[2] = { qp.a, qp.b };
+	struct ibv_cq *cq[2] = { qp.cq_a, qp.cq_b };
+	uint64_t seed = next_seed(), deadline = lat_deadline(), t0;
+	uint8_t *src[2], *dst[2];
+	int others = 0;
+
+	for (int i = 0; i < 2; i++) {
+		src[i] = s[i].buf;
+		dst[i] = s[i].buf + LAT_DST;
+		fill(src[i], len, seed, 0);
+		memset(dst[i], 0, len);
+	}
+	if (op == LAT_SEND)
+		for (int i = 0; i < iters; i++)
+			for (int k = 0; k < 2; k++)
+				if (odp_post_recv(qps[k], dst[k], (uint32_t)len, s[k].mr->lkey, i))
+					goto err;
+	t0 = now_ns();
+	for (int i = 0; i < iters; i++) {
+		uint8_t v = (uint8_t)(i + 1);
+		bool last = i == iters - 1;
+		uint64_t ti = now_ns();
+
+		if (op == LAT_READ) {
+			src[1][len - 1] = v;
+			if (lat_post(qps[0], IBV_WR_RDMA_READ, &s[0], (uintptr_t)dst[0], &s[1],
+				     (uintptr_t)src[1], len, true) ||
+			    lat_wait_wc(cq[0], IBV_WC_RDMA_READ, NULL, deadline))
+				goto err;
+			if (dst[0][len - 1] != v) {
+				logf_("  latency: read %d completed without its data", i);
+				goto err;
+			}
+			it_ns[i] = (double)(now_ns() - ti);
+			continue;
+		}
+		for (int k = 0; k < 2; k++) {
+			/* k sends to the other side; the last of a block is signalled */
+			src[k][len - 1] = v;
+			if (op == LAT_WRITE) {
+				if (lat_post(qps[k], IBV_WR_RDMA_WRITE, &s[k], (uintptr_t)src[k], &s[!k],
+					     (uintptr_t)dst[!k], len, last) ||
+				    lat_wait_byte(&dst[!k][len - 1], v, deadline))
+					goto err;
+			} else {
+				if (lat_post(qps[k], IBV_WR_SEND, &s[k], (uintptr_t)src[k], NULL, 0, len,
+					     last) ||
+				    lat_wait_wc(cq[!k], IBV_WC_RECV, &others, deadline))
+					goto err;
+				if (dst[!k][len - 1] != v) {
+					logf_("  latency: send %d received without its data", i);
+					goto err;
+				}
+			}
+		}
+		it_ns[i] = (double)(now_ns() - ti);
+	}
+	*ns = now_ns() - t0;
+	/*
+	 * The last write or send of each side was signalled: reap them (a's
+	 * send completion may have come while its receive was polled for).
+	 */
+	if (op == LAT_WRITE &&
+	    (lat_wait_wc(cq[0], IBV_WC_RDMA_WRITE, NULL, deadline) ||
+	     lat_wait_wc(cq[1], IBV_WC_RDMA_WRITE, NULL, deadline)))
+		goto err;
+	if (op == LAT_SEND && ((!others && lat_wait_wc(cq[0], IBV_WC_SEND, NULL, deadline)) ||
+			       lat_wait_wc(cq[1], IBV_WC_SEND, NULL, deadline)))
+		goto err;
+	for (int k = 0; k < 2; k++) {
+		/* what the last message of the block left: the pattern, then v */
+		if (op == LAT_READ && k == 1)
+			break;
+		if (check(dst[k], len - 1, seed, 0, "latency") || dst[k][len - 1] != (uint8_t)iters) {
+			logf_("  latency %s: destination %d wrong after the block", lat_name[op], k);
+			return "check_failed";
+		}
+	}
+	return NULL;
+err:
+	pair_reset();
+	return "transfer_error";
+}
+
+/*
+ * One block of the message rate: n 8-byte RDMA writes (or sends) from a's
+ * source to b's destination, consecutive 8-byte slots, up to --depth
+ * outstanding (stream()); the destination is checked after.  seg_ns[] gets
+ * the time each run of RATE_SEG completions took (n / RATE_SEG of them).
+ */
+static const char *rate_block(enum lat_op op, struct lat_side s[2], int n, uint64_t *ns,
+			      double *seg_ns)
+{
+	const size_t len = (size_t)n * 8;
+	uint64_t seed = next_seed(), stamps[1024];
+	uint8_t *dst = s[1].buf + LAT_DST;
+
+	fill(s[0].buf, len, seed, 0);
+	memset(dst, 0, len);
+	if (stream_stamped(op == LAT_WRITE ? IBV_WR_RDMA_WRITE : IBV_WR_SEND, s[0].buf,
+			   s[0].mr->lkey, (uintptr_t)dst,
+			   op == LAT_WRITE ? s[1].mr->rkey : s[1].mr->lkey, len, 8, ns, stamps))
+		return "transfer_error";
+	for (int k = 0; k < n / RATE_SEG; k++)
+		seg_ns[k] = (double)(stamps[(k + 1) * RATE_SEG - 1] -
+				     (k ? stamps[k * RATE_SEG - 1] : 0));
+	return check(dst, len, seed, 0, "message rate") ? "check_failed" : NULL;
+}
+
+static void bench_latency(void)
+{
+	/* [case][side]: case 0 pinned, 1 ODP; side 0 a's region, 1 b's */
+	struct lat_side side[MIX_CASES][2] = { { { NULL } } };
+	static const char *const cname[MIX_CASES] = { "pinned", "odp" };
+	const int rounds = o.lat_rounds;
+	struct {
+		enum lat_op op;
+		size_t len; /* 0: the message rate */
+	} runs[LAT_OPS * 8 + 2];
+	int nruns = 0;
+	char sz[32];
+
+	for (int c = 0; c < MIX_CASES; c++)
+		for (int k = 0; k < 2; k++) {
+			side[c][k].buf = map_fresh(LAT_REGION);
+			side[c][k].mr = side[c][k].buf ? reg(side[c][k].buf, LAT_REGION, c) : NULL;
+			if (!side[c][k].mr) {
+				logf_("PROGRESS odp_bench latency: setup failed");
+				goto out;
+			}
+		}
+	for (int op = 0; op < LAT_OPS; op++)
+		for (int i = 0; i < o.n_lat_sizes; i++)
+			runs[nruns].op = op, runs[nruns++].len = o.lat_sizes[i];
+	runs[nruns].op = LAT_WRITE, runs[nruns++].len = 0;
+	runs[nruns].op = LAT_SEND, runs[nruns++].len = 0;
+	row("meta", "guest", 0, "lat_iters", 0, o.lat_iters, "count", NULL);
+	row("meta", "guest", 0, "rate_msgs", 0, o.rate_msgs, "count", NULL);
+
+	for (int r = 0; r < nruns; r++) {
+		const bool rate = !runs[r].len;
+		const enum lat_op op = runs[r].op;
+		const size_t len = rate ? 8 : runs[r].len;
+		char bench[48];
+		double ratio[MIX_ROUNDS_MAX], fig[MIX_CASES][MIX_ROUNDS_MAX];
+		int nr = 0, nf[MIX_CASES] = { 0 }, wrong = 0;
+		uint64_t t_start = now_ns();
+		struct counters c0, c1;
+
+		snprintf(bench, sizeof(bench), "interleaved_%s_%s", rate ? "rate" : "lat",
+			 lat_name[op]);
+		counters(&c0);
+		for (int round = 0; round <= rounds; round++) {
+			uint64_t t[MIX_CASES] = { 0 };
+			const char *note[MIX_CASES] = { NULL };
+			/* iteration times, or message-rate segment times */
+			double it[MIX_CASES][LAT_SAMPLES] = { { 0 } };
+			double per[MIX_CASES], avg[MIX_CASES];
+			int nit[MIX_CASES] = { 0 };
+
+			for (int i = 0; i < 4; i++) {
+				/* pinned, ODP, ODP, pinned; ODP first in even rounds */
+				int cse = (i == 1 || i == 2) ^ !(round % 2);
+				uint64_t ns = 0;
+				const char *why =
+					rate ? rate_block(op, side[cse], o.rate_msgs, &ns,
+							  it[cse] + nit[cse])
+					     : lat_block(op, side[cse], len, o.lat_iters, &ns,
+							 it[cse] + nit[cse]);
+
+				nit[cse] += rate ? o.rate_msgs / RATE_SEG : o.lat_iters;
+				t[cse] += ns;
+				if (why && !note[cse])
+					note[cse] = why;
+			}
+			if (round == 0) /* mirrors the ODP regions: not a measurement */
+				continue;
+			for (int c = 0; c < MIX_CASES; c++) {
+				/*
+				 * One-way µs (read: the round trip), the median over
+				 * the iterations of the case's two blocks as
+				 * perftest's t_typical (a block's mean is at the
+				 * mercy of one descheduled vCPU), the mean beside
+				 * it; or Mmsg/s, from the median time of RATE_SEG
+				 * completions in its two blocks, the mean beside it
+				 */
+				const double div = 1e3 * (op == LAT_READ ? 1 : 2);
+
+				per[c] = rate ? RATE_SEG / (median(it[c], nit[c]) / 1e3)
+					      : median(it[c], nit[c]) / div;
+				avg[c] = rate ? 2.0 * o.rate_msgs / (t[c] / 1e3)
+					      : t[c] / (2.0 * o.lat_iters) / div;
+				row(bench, cname[c], len, rate ? "msg_rate" : "lat", round,
+				    note[c] ? NAN : per[c], rate ? "Mmsg/s" : "us", note[c]);
+				row(bench, cname[c], len, rate ? "msg_rate_avg" : "lat_avg", round,
+				    note[c] ? NAN : avg[c], rate ? "Mmsg/s" : "us", note[c]);
+				if (!note[c])
+					fig[c][nf[c]++] = per[c];
+				wrong += note[c] != NULL;
+			}
+			if (!note[0] && !note[1])
+				ratio[nr++] = per[1] / per[0];
+		}
+		counters(&c1);
+		counter_rows(bench, "odp", len, 0, &c0, &c1);
+		logf_("PROGRESS odp_bench interleaved %s %s %s (%d rounds of %d %s, %.0f s): "
+		      "ODP/pinned median of %d round ratios %.3f; pinned %.4g, ODP %.4g %s%s",
+		      rate ? "message rate" : "latency", lat_name[op], size_str(len, sz, sizeof(sz)),
+		      rounds, rate ? o.rate_msgs : o.lat_iters, rate ? "messages" : "iterations",
+		      (now_ns() - t_start) / 1e9, nr, median(ratio, nr), median(fig[0], nf[0]),
+		      median(fig[1], nf[1]), rate ? "Mmsg/s" : "us",
+		      wrong ? "; SOME BLOCKS FAILED: transfer errors or wrong data (see the CSV notes)"
+			    : "");
+	}
+out:
+	for (int c = 0; c < MIX_CASES; c++)
+		for (int k = 0; k < 2; k++) {
+			if (side[c][k].mr)
+				ibv_dereg_mr(side[c][k].mr);
+			if (side[c][k].buf)
+				munmap(side[c][k].buf, LAT_REGION);
+		}
+}
+
 /* ---- fault: latency of a fault ---- */
 
 /* 64 MiB-aligned fresh memory of len bytes (our module mirrors per 64 MiB). */
@@ -1506,7 +1886,7 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: odp_bench [options] [check|reg|cold|warm|interleaved|fault|storm|prefetch]...\n"
+		"Usage: odp_bench [options] [check|reg|cold|warm|interleaved|latency|fault|storm|prefetch]...\n"
 		"Micro-benchmarks of ODP MRs on one rxe device (loopback RC pair).\n"
 		"Sections default to all; 'check' always runs first.\n"
 		"  --dev NAME            RDMA device (default $RXE_DEV or rxe0)\n"
@@ -1529,7 +1909,12 @@ static void usage(FILE *f)
 		"  --timeout S           give up on a transfer after S s without completion (120)\n"
 		"  --busy-poll           poll the CQ without sched_yield() between empty polls\n"
 		"  --interleave-block SIZE  bytes per block of 'interleaved' (default 4M)\n"
-		"  --interleave-rounds N    rounds of 'interleaved' (default 300)\n");
+		"  --interleave-rounds N    rounds of 'interleaved' (default 300)\n"
+		"  --lat-sizes LIST      message sizes of 'latency' (default 8,64,1K,4K; at most 8K)\n"
+		"  --lat-iters N         ping-pongs per block of 'latency' (default 16, at most 32)\n"
+		"  --lat-rounds N        rounds of 'latency', per operation and size (default 300)\n"
+		"  --rate-msgs N         8-byte messages per message-rate block (default 256; a multiple\n"
+		"                        of 32, at most 1024)\n");
 }
 
 static int parse_list(const char *s, size_t *out, int max)
@@ -1558,9 +1943,12 @@ int main(int argc, char **argv)
 		{ "timeout", 1, 0, 't' },	{ "help", 0, 0, 'h' },
 		{ "busy-poll", 0, 0, 'B' },	{ "cold-reps", 1, 0, 'P' },
 		{ "interleave-block", 1, 0, 'b' }, { "interleave-rounds", 1, 0, 'N' },
+		{ "lat-sizes", 1, 0, 'z' },	{ "lat-iters", 1, 0, 'I' },
+		{ "lat-rounds", 1, 0, 'n' },	{ "rate-msgs", 1, 0, 'M' },
 		{ 0 }
 	};
-	const char *sections[] = { "reg", "cold", "warm", "interleaved", "fault", "storm", "prefetch" };
+	const char *sections[] = { "reg",	  "cold",  "warm",  "interleaved",
+				   "latency", "fault", "storm", "prefetch" };
 	enum { nsections = sizeof(sections) / sizeof(sections[0]) };
 	bool want[nsections] = { false };
 	size_t iv[8];
@@ -1572,6 +1960,7 @@ int main(int argc, char **argv)
 	if (getenv("RXE_GID_INDEX") && *getenv("RXE_GID_INDEX"))
 		o.gid_index = atoi(getenv("RXE_GID_INDEX"));
 	o.n_reg_sizes = parse_list("4K,64K,1M,16M,256M,1G,2G,4G,8G", o.reg_sizes, 32);
+	o.n_lat_sizes = parse_list("8,64,1K,4K", o.lat_sizes, 8);
 	o.storm_intervals_us[0] = 1000;
 	o.n_storm_intervals = 1;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -1604,6 +1993,18 @@ int main(int argc, char **argv)
 		case 'B': o.busy_poll = true; break;
 		case 'b': bad = parse_size(optarg, &o.mix_block) || o.mix_block < o.msg || o.mix_block > (1ul << 31); break;
 		case 'N': o.mix_rounds = atoi(optarg); bad = o.mix_rounds < 1 || o.mix_rounds > MIX_ROUNDS_MAX; break;
+		case 'z':
+			o.n_lat_sizes = parse_list(optarg, o.lat_sizes, 8);
+			bad = o.n_lat_sizes < 1;
+			for (int i = 0; !bad && i < o.n_lat_sizes; i++)
+				bad = o.lat_sizes[i] < 2 || o.lat_sizes[i] > LAT_MAX_MSG;
+			break;
+		case 'I': o.lat_iters = atoi(optarg); bad = o.lat_iters < 1 || o.lat_iters > LAT_ITERS_MAX; break;
+		case 'n': o.lat_rounds = atoi(optarg); bad = o.lat_rounds < 1 || o.lat_rounds > MIX_ROUNDS_MAX; break;
+		case 'M':
+			o.rate_msgs = atoi(optarg);
+			bad = o.rate_msgs < RATE_SEG || o.rate_msgs > RATE_MSGS_MAX || o.rate_msgs % RATE_SEG;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1667,10 +2068,12 @@ int main(int argc, char **argv)
 	if (want[3])
 		bench_interleaved();
 	if (want[4])
-		bench_fault();
+		bench_latency();
 	if (want[5])
-		bench_storm();
+		bench_fault();
 	if (want[6])
+		bench_storm();
+	if (want[7])
 		bench_prefetch();
 	odp_rc_pair_destroy(&qp);
 	odp_dev_close(&dev);

@@ -14,6 +14,8 @@
  *
  * Files, each using only those listed before it:
  *   rxe_odp_umem.c         the mirror of one umem: fault, look up, invalidate
+ *   rxe_odp_warm.c         an explicit MR's warm translations: the pages
+ *                          its recent copies went through
  *   rxe_odp_fault_around.c the window a fault covers
  *   rxe_odp_chunks.c       an MR's bounds, its chunks' children, implicit
  *                          MRs, and the one walk of accesses and prefetches
@@ -61,14 +63,24 @@
  * umem_odp->umem_mutex (mutex; one per child, or per HUGETLB MR)
  *	Guards dma_list and npages, and orders faults against invalidations
  *	(mmu_interval_read_retry() is checked under it).  Held while rxe
- *	copies to or from, or does an atomic on, mirrored pages, and by the
- *	invalidate callback while it unmaps.  Taken only in process context:
+ *	copies to or from, or does an atomic on, mirrored pages (but for a
+ *	warm copy, which holds warm_lock instead), and by the invalidate
+ *	callback while it unmaps.  Taken only in process context:
  *	by rxe tasks (the requester, completer and responder run on the rxe_wq
  *	workqueue and may sleep) and by the mmu notifier, which may run with
  *	mmap_lock, i_mmap_rwsem or page locks held, or from direct reclaim.
  *	So while it is held nothing may take mmap_lock, allocate memory that
  *	can enter reclaim, wait for anything an invalidation can block, or
  *	take a second umem_mutex (all share one lock class).
+ * odp->warm_lock (spinlock; one per ODP MR)
+ *	Guards odp->warm, the pages an explicit MR's recent copies found
+ *	mirrored (rxe_odp_warm.c), and is held across a copy through them,
+ *	which then takes no umem_mutex: a warm copy.  Taken inside umem_mutex
+ *	by a copy that fills them and by the invalidate callbacks, which
+ *	forget the range's before they unmap it; so an invalidation waits for
+ *	a warm copy of its pages and none starts after it forgot them.  Only
+ *	process context takes it (rxe tasks, the notifier), never from IRQ
+ *	or BH; nothing is taken, nothing sleeps and nothing faults under it.
  * odp->stats.count_rwsem (rw_semaphore, one per MR)
  *	Held by a fault (read) or a prefetch step (write) from counting the
  *	pages it will add until they are mirrored, across mmap_lock and
@@ -96,7 +108,7 @@
  *	mirrors with the locks of an rxe task, in the order below.
  *
  * Order: children_rwsem -> count_rwsem -> mmap_lock -> umem_mutex ->
- * rxe_atomic_ops_lock;
+ * rxe_atomic_ops_lock; umem_mutex -> warm_lock;
  * children_rwsem -> xa_lock.  The access path takes children_rwsem (read,
  * implicit MRs) and umem_mutex with a trylock first and sleeps only when
  * that fails (rxe_odp_down_read(), rxe_odp_lock_mutex(); rxe_odp_loc.h
@@ -170,7 +182,8 @@ int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
  * @cur_seq: the sequence number to publish
  *
  * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
- * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex.
+ * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex, and
+ * inside it the MR's warm_lock (rxe_odp_warm_forget()).
  * Return: false if the range may not block (we would have to sleep on
  * umem_mutex), else true once the range is no longer mirrored.
  */
@@ -187,6 +200,7 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 
 	mutex_lock(&umem_odp->umem_mutex);
 	/* NULL while rxe_odp_mr_init_user() is still setting the MR up */
+	rxe_odp_warm_forget(odp, umem_odp, range->start, range->end);
 	__rxe_odp_invalidate(umem_odp, odp ? &odp->stats : NULL, range,
 			     cur_seq);
 	mutex_unlock(&umem_odp->umem_mutex);
@@ -291,6 +305,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, int access,
 		odp->end = ALIGN(start + length, PAGE_SIZE);
 	}
 	rxe_odp_children_init(odp);
+	rxe_odp_warm_init(odp);
 	INIT_LIST_HEAD(&odp->prefetch_sges);
 	odp->stats.lkey = mr->lkey;
 	init_rwsem(&odp->stats.count_rwsem);

@@ -10,11 +10,13 @@
  * page or a missing write permission, faulted in (rxe_odp_umem.c).  The
  * access then happens with umem_mutex still held, so an invalidation, which
  * unmaps under the same mutex, can never pull a page out from under a copy
- * or an atomic.  A packet copy into an explicit MR first tries the umem of
- * the MR's last copy, with the pages checked as it copies them
- * (rxe_odp_copy_mirrored()); only a miss there takes the full path.  A
- * copy that goes on where the last one ended may queue a fault-ahead
- * (rxe_odp_prefetch.c).
+ * or an atomic.  A packet copy into an explicit MR first tries the MR's
+ * warm translations, the pages its recent copies went through
+ * (rxe_odp_warm.c), then the umem of the MR's last copy, with the pages
+ * checked as it copies them (rxe_odp_copy_mirrored()); only a miss there
+ * takes the full path.  The last two remember the pages they copied
+ * through in the warm translations.  A copy that goes on where the last
+ * one ended may queue a fault-ahead (rxe_odp_prefetch.c).
  *
  * Context: rxe tasks (requester, completer, responder) on the rxe_wq
  * workqueue, which may sleep; callers hold a reference on the MR.  Locks:
@@ -194,6 +196,8 @@ static bool rxe_odp_copy_mirrored(struct rxe_odp_mr *odp, u64 va, void *addr,
 	if (!mutex_trylock(&umem_odp->umem_mutex))
 		return false;
 	done = !__rxe_odp_copy(umem_odp, va, addr, length, dir);
+	if (done)
+		rxe_odp_warm_fill(odp, umem_odp, va, length);
 	mutex_unlock(&umem_odp->umem_mutex);
 
 	return done;
@@ -230,6 +234,8 @@ static int rxe_odp_copy_chunks(struct rxe_mr *mr, u64 va, void *addr,
 			return err;
 		}
 		err = __rxe_odp_copy(umem_odp, va, addr, bytes, dir);
+		if (!err)
+			rxe_odp_warm_fill(odp, umem_odp, va, bytes);
 		rxe_odp_unlock(odp, umem_odp);
 		if (err)
 			return err;
@@ -257,7 +263,8 @@ static int rxe_odp_copy_chunks(struct rxe_mr *mr, u64 va, void *addr,
  * A copy that goes on where the last one into the MR ended may queue a
  * fault-ahead of what follows (rxe_odp_fault_ahead()).
  *
- * Context: rxe task, may sleep.  Takes and drops umem_mutex (and an
+ * Context: rxe task, may sleep.  A copy through the warm translations
+ * takes only odp->warm_lock; any other takes and drops umem_mutex (and an
  * implicit MR's children_rwsem) per chunk (rxe_odp_map_prefix_and_lock()).
  * Return: 0; -EFAULT if the range is not inside the MR or a page cannot
  * be mirrored with the needed access (the callers report a local
@@ -278,7 +285,8 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 		return err;
 	}
 
-	if (!rxe_odp_copy_mirrored(odp, va, addr, length, dir)) {
+	if (!rxe_odp_warm_copy(odp, va, addr, length, dir) &&
+	    !rxe_odp_copy_mirrored(odp, va, addr, length, dir)) {
 		err = rxe_odp_copy_chunks(mr, va, addr, length, dir, &faulted);
 		if (err)
 			return err;

@@ -115,12 +115,14 @@ static struct rxe_dev *rxe_odp_dev(struct rxe_odp_mr *odp)
 /*
  * rxe_odp_child_invalidate - interval notifier callback of a child umem
  *
- * Unmaps what the range covers (__rxe_odp_invalidate()).  When an unmap
+ * Forgets the MR's warm translations of the range (rxe_odp_warm_forget())
+ * and unmaps what the range covers (__rxe_odp_invalidate()).  When an unmap
  * leaves a child of an implicit MR with nothing mirrored, marks the child
  * and queues the MR's reap work, which releases it.
  *
  * Context: as rxe_odp_invalidate() (rxe_odp.c).  Takes the child's
- * umem_mutex, then (to mark) the xarray's spinlock; never children_rwsem.
+ * umem_mutex, inside it the MR's warm_lock, then (to mark) the xarray's
+ * spinlock; never children_rwsem.
  * The child cannot go away meanwhile: releasing it removes this notifier,
  * which waits for the callback to return.
  * Return: false if the range may not block, else true once the range is
@@ -141,6 +143,8 @@ static bool rxe_odp_child_invalidate(struct mmu_interval_notifier *mni,
 	mutex_lock(&umem_odp->umem_mutex);
 	/* NULL until published, and then nothing is mirrored yet anyway */
 	child = umem_odp->private;
+	rxe_odp_warm_forget(child ? child->odp : NULL, umem_odp, range->start,
+			    range->end);
 	__rxe_odp_invalidate(umem_odp, child ? &child->odp->stats : NULL, range,
 			     cur_seq);
 	reap = child && child->odp->implicit &&

@@ -11,6 +11,7 @@
 
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
@@ -27,6 +28,26 @@
 
 /* Copies, flushes and prefetches mirror and lock at most this at a time. */
 #define RXE_ODP_CHUNK_SIZE SZ_1M
+
+/*
+ * Warm translations per explicit MR (a power of 2), and the pages of one
+ * copy (a packet: an MTU spans at most two) that may go through them
+ * (rxe_odp_warm.c).
+ */
+#define RXE_ODP_WARM_PAGES 8
+#define RXE_ODP_WARM_COPY_PAGES 2
+
+/**
+ * struct rxe_odp_warm_page - a page a recent copy found mirrored
+ * @tag: its page-aligned user address, with RXE_ODP_WARM_VALID and, if it
+ *	is mirrored writable, RXE_ODP_WARM_WRITABLE (rxe_odp_warm.c); 0 when
+ *	empty
+ * @page: the mirrored page
+ */
+struct rxe_odp_warm_page {
+	u64 tag;
+	struct page *page;
+};
 
 /*
  * Per-MR ODP statistics, shown by `rdma resource show mr -dd`
@@ -92,6 +113,9 @@ static inline u32 rxe_odp_stats_lkey(struct rxe_odp_stats *stats)
  * @last_umem: the umem of an explicit MR's last copy (NULL until one, and
  *	always for an implicit MR); rxe_odp_copy_mirrored() says why it may
  *	be used without a lookup or a lock
+ * @warm_lock: guards @warm; held across a copy through them
+ * @warm: pages recent copies of an explicit MR found mirrored, slot by
+ *	page number (rxe_odp_warm.c)
  * @prefetch_sges: SGEs of queued prefetch requests that name this MR
  *	(under rxe_odp_prefetch_lock, rxe_odp_prefetch.c)
  * @nr_prefetch_sges: entries on @prefetch_sges
@@ -116,6 +140,8 @@ struct rxe_odp_mr {
 	u64 start;
 	u64 end;
 	struct ib_umem_odp *last_umem;
+	spinlock_t warm_lock; /* see Locking in rxe_odp.c */
+	struct rxe_odp_warm_page warm[RXE_ODP_WARM_PAGES];
 	struct list_head prefetch_sges;
 	unsigned int nr_prefetch_sges;
 	u64 seq_next;
@@ -176,6 +202,15 @@ unsigned long __rxe_odp_pages_missing(struct ib_umem_odp *umem_odp, u64 va,
 int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp,
 			       struct rxe_odp_stats *stats, u64 va, u64 len,
 			       bool write);
+
+/* rxe_odp_warm.c: the warm translations of an explicit MR */
+void rxe_odp_warm_init(struct rxe_odp_mr *odp);
+bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
+		       unsigned int length, enum rxe_mr_copy_dir dir);
+void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
+		       u64 va, unsigned int length);
+void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
+			 u64 start, u64 end);
 
 /* rxe_odp_fault_around.c: the window of a fault */
 bool rxe_odp_vma_fits_window(struct vm_area_struct *vma, bool write);
