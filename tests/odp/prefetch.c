@@ -473,19 +473,31 @@ static bool device_still_works(FIXTURE_DATA(pf) * self)
 	return ok;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * An asynchronous prefetch of 64 MiB raced by ibv_dereg_mr() (every other
  * time after munmap of the range), many times over: every dereg succeeds
  * without waiting for the prefetch to finish (it drops queued work and stops
- * running work at its next step: the slowest dereg takes less than a third
- * of a whole prefetch), and the device keeps working.  The kernel log is
- * checked by the testbed.
+ * running work at its next step: the median dereg takes less than a third
+ * of a whole prefetch; a dereg that waited would take about a whole one,
+ * every time), and the device keeps working.  The median, not the slowest:
+ * on a loaded host one dereg may lose the CPU for longer than that.  The
+ * kernel log is checked by the testbed.
  */
 TEST_F_TIMEOUT(pf, async_prefetch_racing_dereg_loop, 1200)
 {
-	uint64_t t0, t_full, dt, worst = 0;
+	uint64_t t0, t_full, dt[256], med;
 	int i, n = loops(30);
 	struct snap s0, s1;
+
+	if (n > 256)
+		n = 256;
 
 	/* How long the whole prefetch takes, for comparison. */
 	{
@@ -518,19 +530,19 @@ TEST_F_TIMEOUT(pf, async_prefetch_racing_dereg_loop, 1200)
 			ASSERT_EQ(0, munmap(b, BIG_LEN));
 		t0 = odp_now_ns();
 		ASSERT_EQ(0, ibv_dereg_mr(mrb));
-		dt = ms_since(t0);
-		if (dt > worst)
-			worst = dt;
+		dt[i] = ms_since(t0);
 		if (!(i % 2))
 			odp_unmap(b, BIG_LEN);
 	}
 	ASSERT_EQ(0, snap_read(&self->dev, &s1));
-	TH_LOG("%d rounds: the whole prefetch takes %" PRIu64 " ms, the slowest dereg took %" PRIu64
-	       " ms",
-	       n, t_full, worst);
+	qsort(dt, n, sizeof(dt[0]), cmp_u64);
+	med = dt[n / 2];
+	TH_LOG("%d rounds: the whole prefetch takes %" PRIu64 " ms; dereg: median %" PRIu64
+	       " ms, slowest %" PRIu64 " ms",
+	       n, t_full, med, dt[n - 1]);
 	EXPECT_EQ(s0.prefetches + (uint64_t)n, s1.prefetches);
 	/* dereg waited for at most a step, not for the rest of the prefetch */
-	EXPECT_LT(worst * 3, t_full);
+	EXPECT_LT(med * 3, t_full);
 	EXPECT_TRUE(device_still_works(self));
 }
 
