@@ -27,7 +27,9 @@
  * part), mprotect (RW <-> RWX, each an invalidation that keeps the data),
  * fork (a child forked and reaped over and over; private anonymous memory,
  * so every fork makes the pages copy-on-write), munmap (between operations
- * a part is unmapped and mapped again at the same address).  After each
+ * a part is unmapped and mapped again at the same address), pageout
+ * (MADV_PAGEOUT: private anonymous pages written out to swap and faulted
+ * back in).  After each
  * operation the bytes around it are checked, every 16th the whole target.
  * The responder's ODP invalidation counter must have moved.
  *
@@ -69,9 +71,20 @@ enum op { OP_WRITE, OP_READ, OP_SEND, OP_ATOMICS, OP_ATOMIC_WRITE, OP_FLUSH, OP_
 static const char *const op_name[OP_COUNT] = { "write",	    "read",	    "send",
 					       "atomics", "atomic_write", "write_flush" };
 
-enum mm_kind { MM_NONE, MM_DONTNEED, MM_REMAP, MM_MPROTECT, MM_FORK, MM_MUNMAP, MM_COUNT };
-static const char *const mm_name[MM_COUNT] = { "none",	    "dontneed", "remap",
-					       "mprotect", "fork",	   "munmap" };
+enum mm_kind {
+	MM_NONE,
+	MM_DONTNEED,
+	MM_REMAP,
+	MM_MPROTECT,
+	MM_FORK,
+	MM_MUNMAP,
+	MM_PAGEOUT,
+	MM_COUNT
+};
+static const char *const mm_name[MM_COUNT] = { "none", "dontneed", "remap",  "mprotect",
+					       "fork", "munmap",   "pageout" };
+/* Kinds whose target is private anonymous memory (the others: a memfd). */
+#define MM_PRIVATE(k) ((k) == MM_FORK || (k) == MM_PAGEOUT)
 
 /* Control messages (both ends run this binary on the same architecture). */
 enum cmd { C_PREP = 1, C_RECV, C_CHECK, C_MM_START, C_MM_STOP, C_GAP, C_BYE };
@@ -86,7 +99,7 @@ struct ctl_req {
 
 struct ctl_rep {
 	int64_t status; /* 0, -errno, or 1 + the offset of the first wrong byte */
-	uint64_t addr, v0, v1;
+	uint64_t addr, v0, v1, v2;
 	uint32_t rkey, pad;
 };
 
@@ -420,6 +433,9 @@ static void *mm_loop(void *arg)
 			ret = mprotect(p, n * ODP_PAGE, PROT_READ | PROT_WRITE | PROT_EXEC) ||
 			      mprotect(p, n * ODP_PAGE, PROT_READ | PROT_WRITE);
 			break;
+		case MM_PAGEOUT:
+			ret = madvise(p, n * ODP_PAGE, MADV_PAGEOUT);
+			break;
 		case MM_FORK:
 			pid = fork();
 			if (pid == 0)
@@ -437,6 +453,21 @@ static void *mm_loop(void *arg)
 		usleep((useconds_t)(200 + (st >> 40) % 2000));
 	}
 	return NULL;
+}
+
+/* pswpout of /proc/vmstat: pages written to swap so far. */
+static uint64_t pages_swapped_out(void)
+{
+	unsigned long long v = 0;
+	char name[64];
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	while (f && fscanf(f, "%63s %llu", name, &v) == 2)
+		if (!strcmp(name, "pswpout"))
+			break;
+	if (f)
+		fclose(f);
+	return v;
 }
 
 /* C_CHECK: bytes [off, off+len) of the target against those that follow. */
@@ -478,6 +509,7 @@ static int serve(struct side *s)
 	struct mm_thread mt = { 0 };
 	struct odp_counters c0 = { 0 }, c1;
 	bool mm_running = false;
+	uint64_t swp0 = 0;
 
 	for (;;) {
 		struct ctl_req q;
@@ -493,7 +525,7 @@ static int serve(struct side *s)
 				r.status = -EINVAL;
 				break;
 			}
-			if (buf_map(&b, q.size, q.kind != MM_FORK, q.seed) ||
+			if (buf_map(&b, q.size, !MM_PRIVATE(q.kind), q.seed) ||
 			    buf_reg(s, &b, (enum mode)q.mode)) {
 				r.status = -ENOMEM;
 				break;
@@ -504,6 +536,7 @@ static int serve(struct side *s)
 			r.addr = (uintptr_t)b.addr;
 			r.rkey = b.rkey;
 			odp_counters_read(&s->dev, &c0);
+			swp0 = pages_swapped_out();
 			break;
 		case C_RECV:
 			if (!b.addr || q.off > b.len || q.len > b.len - q.off ||
@@ -539,6 +572,7 @@ static int serve(struct side *s)
 			if (odp_counters_read(&s->dev, &c1) == 0)
 				r.v1 = c1.invalidations - c0.invalidations;
 			r.v0 = mt.events;
+			r.v2 = pages_swapped_out() - swp0;
 			r.status = mt.errors ? -EIO : 0;
 			break;
 		case C_GAP:
@@ -925,15 +959,19 @@ static int run_mm(struct side *s, enum mm_kind kind, enum mode lm, enum mode rm,
 		goto out;
 	printf("# %" PRIu64 " operations (%" PRIu64 " writes, %" PRIu64 " reads, %" PRIu64
 	       " sends, %" PRIu64 " fetch-adds); server: %" PRIu64 " %s events, %" PRIu64
-	       " ODP invalidations\n",
+	       " ODP invalidations, %" PRIu64 " pages swapped out\n",
 	       it, ops[0], ops[1], ops[2], ops[3], kind == MM_MUNMAP ? (it + 3) / 4 : r.v0,
-	       mm_name[kind], r.v1);
+	       mm_name[kind], r.v1, r.v2);
 	if (r.status) {
 		printf("# server: mm events failed\n");
 		goto out;
 	}
 	if (remote_check(s, exp, 0, size, 0, 0))
 		goto out;
+	if (kind == MM_PAGEOUT && r.v2 == 0) {
+		printf("# no page went to swap: MADV_PAGEOUT did nothing\n");
+		goto out;
+	}
 	if (rm != M_PINNED && r.v1 == 0) {
 		printf("# the responder's ODP invalidations did not move: no mm event hit\n");
 		goto out;
@@ -960,7 +998,7 @@ static void usage(FILE *f)
 		   "       wire_odp --peer HOST [--port P] --matrix [--plant] [--seed S]\n"
 		   "       wire_odp --peer HOST [--port P] --mm KIND [--req MODE] [--resp MODE]\n"
 		   "                [--seconds N] [--seed S]\n"
-		   "KIND: dontneed remap mprotect fork munmap; MODE: pinned explicit implicit\n"
+		   "KIND: dontneed remap mprotect fork munmap pageout; MODE: pinned explicit implicit\n"
 		   "(defaults: --port 18600 --req explicit --resp explicit --seconds 20).\n"
 		   "RDMA data checks between two hosts on $RXE_DEV (default rxe0); see the\n"
 		   "comment at the top of tests/hosts2/wire_odp.c.\n");
