@@ -309,8 +309,11 @@ static int side_connect(struct side *s)
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	/* ~0.27 s: a lost packet is resent soon, a slow first ODP fault is waited for. */
-	a.timeout = 16;
+	/*
+	 * ~67 ms: a lost last packet is resent soon (a slow first ODP fault
+	 * of a TCG guest may take longer: the duplicate is then dropped).
+	 */
+	a.timeout = 14;
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = (uint8_t)rd_atom;
@@ -735,20 +738,20 @@ static int run_case(struct side *s, enum op op, enum mode lm, enum mode rm, uint
 	case OP_SEND:
 	case OP_FLUSH:
 		if (rdma(s, op == OP_SEND ? OP_SEND : OP_WRITE, &l, loff, len, raddr, r.rkey))
-			goto out;
+			goto op_failed;
 #ifdef ODP_HAVE_WR_FLUSH
 		if (op == OP_FLUSH) {
 			wr_begin(s);
 			ibv_wr_flush(s->qx, r.rkey, raddr, len, IBV_FLUSH_GLOBAL, IBV_FLUSH_RANGE);
 			if (wr_done(s, IBV_WC_FLUSH))
-				goto out;
+				goto op_failed;
 		}
 #endif
 		odp_fill(exp + roff, len, L, loff);
 		break;
 	case OP_READ:
 		if (rdma(s, OP_READ, &l, loff, len, raddr, r.rkey))
-			goto out;
+			goto op_failed;
 		odp_fill(lexp + loff, len, G, roff);
 		if (plant)
 			l.addr[loff + len / 2] ^= 0x40;
@@ -758,12 +761,17 @@ static int run_case(struct side *s, enum op op, enum mode lm, enum mode rm, uint
 		orig = odp_pat_u64(G, ta);
 		x = rnd(), y = rnd();
 		/* A compare that misses, one that hits, then an add. */
-		if (atomic(s, true, &l, la, raddr, r.rkey, ~orig, x) ||
-		    check64("cas (miss) returned", get64(l.addr + la), orig) ||
-		    atomic(s, true, &l, la, raddr, r.rkey, orig, x) ||
-		    check64("cas returned", get64(l.addr + la), orig) ||
-		    atomic(s, false, &l, la, raddr, r.rkey, y, 0) ||
-		    check64("fetch-add returned", get64(l.addr + la), x))
+		if (atomic(s, true, &l, la, raddr, r.rkey, ~orig, x))
+			goto op_failed;
+		if (check64("cas (miss) returned", get64(l.addr + la), orig))
+			goto out;
+		if (atomic(s, true, &l, la, raddr, r.rkey, orig, x))
+			goto op_failed;
+		if (check64("cas returned", get64(l.addr + la), orig))
+			goto out;
+		if (atomic(s, false, &l, la, raddr, r.rkey, y, 0))
+			goto op_failed;
+		if (check64("fetch-add returned", get64(l.addr + la), x))
 			goto out;
 		x += y;
 		memcpy(exp + ta, &x, 8);
@@ -776,7 +784,7 @@ static int run_case(struct side *s, enum op op, enum mode lm, enum mode rm, uint
 		wr_begin(s);
 		ibv_wr_atomic_write(s->qx, r.rkey, raddr, &x);
 		if (wr_done(s, IBV_WC_ATOMIC_WRITE))
-			goto out;
+			goto op_failed;
 		memcpy(exp + ta, &x, 8);
 #endif
 		break;
@@ -790,6 +798,10 @@ static int run_case(struct side *s, enum op op, enum mode lm, enum mode rm, uint
 	ret = remote_check(s, exp, 0, rsize,
 			   (op == OP_SEND ? F_WAIT_RECV : 0) | (plant && op == OP_WRITE ? F_PLANT : 0),
 			   len);
+	goto out;
+op_failed:
+	/* The WR may still be in flight: the caller must not go on. */
+	ret = -ECOMM;
 out:
 	buf_free(&l);
 	free(exp);
@@ -797,20 +809,32 @@ out:
 	return ret;
 }
 
-static int run_matrix(struct side *s, bool plant)
+static int run_matrix(struct side *s, bool plant, const char *only, int repeat)
 {
 	static const uint32_t lens[] = { 61, ODP_MSG_LEN, 32 * 4096 + 77 };
-	int n = 0, failed = 0, skipped = 0;
+	int n = 0, failed = 0, skipped = 0, rep;
 	unsigned int lm, rm, op, i;
 
+	for (rep = 0; rep < repeat; rep++)
 	for (lm = 0; lm < M_COUNT; lm++)
 		for (rm = 0; rm < M_COUNT; rm++)
 			for (op = 0; op < OP_COUNT; op++)
 				for (i = 0; i < 3; i++) {
 					bool sized = op != OP_ATOMICS && op != OP_ATOMIC_WRITE;
+					char name[128];
+					uint64_t t0;
 					int ret;
 
 					if (!sized && i)
+						continue;
+					if (sized)
+						snprintf(name, sizeof(name), "%s %u bytes req %s resp %s",
+							 op_name[op], lens[i], mode_name[lm],
+							 mode_name[rm]);
+					else
+						snprintf(name, sizeof(name), "%s req %s resp %s",
+							 op_name[op], mode_name[lm], mode_name[rm]);
+					if (only && !strstr(name, only))
 						continue;
 					if (plant && !(op == OP_WRITE || op == OP_READ))
 						continue;
@@ -826,22 +850,18 @@ static int run_matrix(struct side *s, bool plant)
 						skipped += !i;
 						continue;
 					}
+					t0 = odp_now_ns();
 					ret = run_case(s, op, lm, rm, lens[i], plant);
 					n++;
-					if (sized)
-						printf("%s %d - %s %u bytes req %s resp %s\n",
-						       ret ? "not ok" : "ok", n, op_name[op],
-						       lens[i], mode_name[lm], mode_name[rm]);
-					else
-						printf("%s %d - %s req %s resp %s\n",
-						       ret ? "not ok" : "ok", n, op_name[op],
-						       mode_name[lm], mode_name[rm]);
-					fflush(stdout);
+					printf("%s %d - %s # %" PRIu64 " ms\n", ret ? "not ok" : "ok", n,
+					       name, (odp_now_ns() - t0) / 1000000);
 					failed += ret != 0;
 					if (ret == -EPIPE)
 						return 2;
-					if (ret && odp_qp_state(s->qp) == IBV_QPS_ERR) {
-						printf("# the QP is in error: stopping\n");
+					if (ret == -ECOMM) {
+						/* Its WR may be in flight still, into a
+						 * target the next case frees. */
+						printf("# an operation failed: stopping\n");
 						return 1;
 					}
 				}
@@ -996,6 +1016,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: wire_odp --server [--port P]\n"
 		   "       wire_odp --peer HOST [--port P] --matrix [--plant] [--seed S]\n"
+		   "                [--only SUBSTRING] [--repeat N]\n"
 		   "       wire_odp --peer HOST [--port P] --mm KIND [--req MODE] [--resp MODE]\n"
 		   "                [--seconds N] [--seed S]\n"
 		   "KIND: dontneed remap mprotect fork munmap pageout; MODE: pinned explicit implicit\n"
@@ -1012,10 +1033,12 @@ int main(int argc, char **argv)
 		{ "mm", required_argument, NULL, 'm' },	  { "req", required_argument, NULL, 'l' },
 		{ "resp", required_argument, NULL, 'r' }, { "seconds", required_argument, NULL, 't' },
 		{ "plant", no_argument, NULL, 'X' },	  { "seed", required_argument, NULL, 's' },
+		{ "only", required_argument, NULL, 'o' }, { "repeat", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },	  { 0 }
 	};
 	struct side s = { .sock = -1 };
-	const char *peer = NULL;
+	const char *peer = NULL, *only = NULL;
+	int repeat = 1;
 	int port = 18600, seconds = 20, c, ret = 2, lm = M_EXPLICIT, rm = M_EXPLICIT;
 	bool server = false, matrix = false, plant = false;
 	enum mm_kind kind = MM_NONE;
@@ -1056,6 +1079,12 @@ int main(int argc, char **argv)
 		case 'X':
 			plant = true;
 			break;
+		case 'o':
+			only = optarg;
+			break;
+		case 'R':
+			repeat = atoi(optarg);
+			break;
 		case 's':
 			rng_state = strtoull(optarg, NULL, 0) | 1;
 			break;
@@ -1085,7 +1114,7 @@ int main(int argc, char **argv)
 		struct ctl_rep r;
 
 		if (matrix) {
-			ret = run_matrix(&s, plant);
+			ret = run_matrix(&s, plant, only, repeat > 0 ? repeat : 1);
 		} else {
 			int rc = run_mm(&s, kind, (enum mode)lm, (enum mode)rm, seconds);
 
