@@ -68,7 +68,7 @@ enum mode { M_PINNED, M_EXPLICIT, M_IMPLICIT, M_COUNT };
 static const char *const mode_name[M_COUNT] = { "pinned", "explicit", "implicit" };
 
 enum op { OP_WRITE, OP_READ, OP_SEND, OP_ATOMICS, OP_ATOMIC_WRITE, OP_FLUSH, OP_COUNT };
-static const char *const op_name[OP_COUNT] = { "write",	    "read",	    "send",
+static const char *const op_name[OP_COUNT] = { "write",	  "read",	  "send",
 					       "atomics", "atomic_write", "write_flush" };
 
 enum mm_kind {
@@ -112,7 +112,7 @@ struct conn_info {
 struct buf {
 	uint8_t *addr;
 	size_t len;
-	int fd; /* the memfd, or -1 */
+	int fd;		   /* the memfd, or -1 */
 	struct ibv_mr *mr; /* own MR (pinned or explicit ODP); NULL: the implicit one */
 	uint32_t lkey, rkey;
 };
@@ -151,7 +151,8 @@ static int xfer(int fd, void *p, size_t n, bool out)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			odp_log("control connection: %s", r ? strerror(errno) : "closed by the peer");
+			odp_log("control connection: %s",
+				r ? strerror(errno) : "closed by the peer");
 			return -EPIPE;
 		}
 		b += r;
@@ -219,7 +220,10 @@ static int side_open(struct side *s)
 		       IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
 	struct ibv_qp_init_attr_ex ia = {
 		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 64, .max_recv_wr = 64, .max_send_sge = 1, .max_recv_sge = 1 },
+		.cap = { .max_send_wr = 64,
+			 .max_recv_wr = 64,
+			 .max_send_sge = 1,
+			 .max_recv_sge = 1 },
 		.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
 	};
 
@@ -662,9 +666,9 @@ static int rdma(struct side *s, enum op op, struct buf *l, size_t loff, uint32_t
 		break;
 	}
 	ibv_wr_set_sge(s->qx, l->lkey, (uintptr_t)l->addr + loff, len);
-	return wr_done(s, op == OP_WRITE  ? IBV_WC_RDMA_WRITE :
-			  op == OP_READ	  ? IBV_WC_RDMA_READ :
-					    IBV_WC_SEND);
+	return wr_done(s, op == OP_WRITE  ? IBV_WC_RDMA_WRITE
+			  : op == OP_READ ? IBV_WC_RDMA_READ
+					  : IBV_WC_SEND);
 }
 
 /* An atomic into the 8 bytes at raddr; the old value lands at l + loff. */
@@ -709,8 +713,13 @@ static int run_case(struct side *s, enum op op, enum mode lm, enum mode rm, uint
 	const size_t lsize = (loff + len + 2 * ODP_PAGE) & ~(ODP_PAGE - 1);
 	const uint64_t G = rnd(), L = rnd();
 	const size_t ta = (roff + 7) & ~7ul, la = (loff + 7) & ~7ul; /* atomics' targets */
-	struct ctl_req q = { .cmd = C_PREP, .mode = rm, .kind = MM_NONE, .off = roff,
-			     .len = len, .size = rsize, .seed = G };
+	struct ctl_req q = { .cmd = C_PREP,
+			     .mode = rm,
+			     .kind = MM_NONE,
+			     .off = roff,
+			     .len = len,
+			     .size = rsize,
+			     .seed = G };
 	struct buf l = { .fd = -1 };
 	struct ctl_rep r;
 	uint8_t *exp = NULL, *lexp = NULL;
@@ -795,9 +804,9 @@ static int run_case(struct side *s, enum op op, enum mode lm, enum mode rm, uint
 		printf("# requester's buffer wrong\n");
 		goto out;
 	}
-	ret = remote_check(s, exp, 0, rsize,
-			   (op == OP_SEND ? F_WAIT_RECV : 0) | (plant && op == OP_WRITE ? F_PLANT : 0),
-			   len);
+	ret = remote_check(
+		s, exp, 0, rsize,
+		(op == OP_SEND ? F_WAIT_RECV : 0) | (plant && op == OP_WRITE ? F_PLANT : 0), len);
 	goto out;
 op_failed:
 	/* The WR may still be in flight: the caller must not go on. */
@@ -809,64 +818,76 @@ out:
 	return ret;
 }
 
-static int run_matrix(struct side *s, bool plant, const char *only, int repeat)
+struct matrix {
+	struct side *s;
+	bool plant;
+	const char *only;
+	int n, failed, skipped;
+};
+
+/* One case of --matrix: 0 to go on, 1 to stop (an op failed), 2 on -EPIPE. */
+static int matrix_case(struct matrix *m, enum op op, enum mode lm, enum mode rm, int i)
 {
 	static const uint32_t lens[] = { 61, ODP_MSG_LEN, 32 * 4096 + 77 };
-	int n = 0, failed = 0, skipped = 0, rep;
-	unsigned int lm, rm, op, i;
+	bool sized = op != OP_ATOMICS && op != OP_ATOMIC_WRITE;
+	char name[128];
+	uint64_t t0;
+	int ret;
+
+	if (!sized && i)
+		return 0;
+	if (sized)
+		snprintf(name, sizeof(name), "%s %u bytes req %s resp %s", op_name[op], lens[i],
+			 mode_name[lm], mode_name[rm]);
+	else
+		snprintf(name, sizeof(name), "%s req %s resp %s", op_name[op], mode_name[lm],
+			 mode_name[rm]);
+	if (m->only && !strstr(name, m->only))
+		return 0;
+	/* --plant: a write and a read, pinned requester, explicit responder */
+	if (m->plant &&
+	    (!(op == OP_WRITE || op == OP_READ) || lm != M_PINNED || rm != M_EXPLICIT || i != 1))
+		return 0;
+	if ((op == OP_FLUSH && !m->s->has_flush) ||
+	    (op == OP_ATOMIC_WRITE && !m->s->has_atomic_write)) {
+		if (!i) {
+			printf("ok %d - %s # SKIP not supported\n", ++m->n, name);
+			m->skipped++;
+		}
+		return 0;
+	}
+	t0 = odp_now_ns();
+	ret = run_case(m->s, op, lm, rm, lens[i], m->plant);
+	printf("%s %d - %s # %" PRIu64 " ms\n", ret ? "not ok" : "ok", ++m->n, name,
+	       (odp_now_ns() - t0) / 1000000);
+	m->failed += ret != 0;
+	if (ret == -EPIPE)
+		return 2;
+	if (ret == -ECOMM) {
+		/* Its WR may be in flight still, into a target the next case frees. */
+		printf("# an operation failed: stopping\n");
+		return 1;
+	}
+	return 0;
+}
+
+static int run_matrix(struct side *s, bool plant, const char *only, int repeat)
+{
+	struct matrix m = { .s = s, .plant = plant, .only = only };
+	int rep, lm, rm, op, i, ret;
 
 	for (rep = 0; rep < repeat; rep++)
-	for (lm = 0; lm < M_COUNT; lm++)
-		for (rm = 0; rm < M_COUNT; rm++)
-			for (op = 0; op < OP_COUNT; op++)
-				for (i = 0; i < 3; i++) {
-					bool sized = op != OP_ATOMICS && op != OP_ATOMIC_WRITE;
-					char name[128];
-					uint64_t t0;
-					int ret;
-
-					if (!sized && i)
-						continue;
-					if (sized)
-						snprintf(name, sizeof(name), "%s %u bytes req %s resp %s",
-							 op_name[op], lens[i], mode_name[lm],
-							 mode_name[rm]);
-					else
-						snprintf(name, sizeof(name), "%s req %s resp %s",
-							 op_name[op], mode_name[lm], mode_name[rm]);
-					if (only && !strstr(name, only))
-						continue;
-					if (plant && !(op == OP_WRITE || op == OP_READ))
-						continue;
-					if (plant && (lm || rm != M_EXPLICIT || i != 1))
-						continue;
-					if ((op == OP_FLUSH && !s->has_flush) ||
-					    (op == OP_ATOMIC_WRITE && !s->has_atomic_write)) {
-						if (!i)
-							printf("ok %d - %s req %s resp %s # SKIP "
-							       "not supported\n",
-							       ++n, op_name[op], mode_name[lm],
-							       mode_name[rm]);
-						skipped += !i;
-						continue;
+		for (lm = 0; lm < M_COUNT; lm++)
+			for (rm = 0; rm < M_COUNT; rm++)
+				for (op = 0; op < OP_COUNT; op++)
+					for (i = 0; i < 3; i++) {
+						ret = matrix_case(&m, (enum op)op, (enum mode)lm,
+								  (enum mode)rm, i);
+						if (ret)
+							return ret;
 					}
-					t0 = odp_now_ns();
-					ret = run_case(s, op, lm, rm, lens[i], plant);
-					n++;
-					printf("%s %d - %s # %" PRIu64 " ms\n", ret ? "not ok" : "ok", n,
-					       name, (odp_now_ns() - t0) / 1000000);
-					failed += ret != 0;
-					if (ret == -EPIPE)
-						return 2;
-					if (ret == -ECOMM) {
-						/* Its WR may be in flight still, into a
-						 * target the next case frees. */
-						printf("# an operation failed: stopping\n");
-						return 1;
-					}
-				}
-	printf("# %d cases: %d failed, %d skipped\n", n, failed, skipped);
-	return failed ? 1 : 0;
+	printf("# %d cases: %d failed, %d skipped\n", m.n, m.failed, m.skipped);
+	return m.failed ? 1 : 0;
 }
 
 /* --mm: random traffic into one target while the server changes its mappings. */
@@ -913,7 +934,8 @@ static int run_mm(struct side *s, enum mm_kind kind, enum mode lm, enum mode rm,
 
 			if (first + pages > 64)
 				pages = 64 - first;
-			q = (struct ctl_req){ .cmd = C_GAP, .off = first * ODP_PAGE,
+			q = (struct ctl_req){ .cmd = C_GAP,
+					      .off = first * ODP_PAGE,
 					      .len = pages * ODP_PAGE };
 			if (request(s, &q, NULL, 0, &r) || r.status)
 				goto out;
@@ -966,10 +988,10 @@ static int run_mm(struct side *s, enum mm_kind kind, enum mode lm, enum mode rm,
 			lo = 0, hi = size;
 		if (remote_check(s, exp, lo, hi - lo, which == 2 ? F_WAIT_RECV : 0, n)) {
 			printf("# iteration %" PRIu64 ": after a %s of %zu bytes at %zu\n", it,
-			       which == 0	? "write" :
-			       which == 1 ? "read" :
-			       which == 2 ? "send" :
-						  "fetch-add",
+			       which == 0   ? "write"
+			       : which == 1 ? "read"
+			       : which == 2 ? "send"
+					    : "fetch-add",
 			       n, o);
 			goto out;
 		}
@@ -1019,7 +1041,8 @@ static void usage(FILE *f)
 		   "                [--only SUBSTRING] [--repeat N]\n"
 		   "       wire_odp --peer HOST [--port P] --mm KIND [--req MODE] [--resp MODE]\n"
 		   "                [--seconds N] [--seed S]\n"
-		   "KIND: dontneed remap mprotect fork munmap pageout; MODE: pinned explicit implicit\n"
+		   "KIND: dontneed remap mprotect fork munmap pageout; MODE: pinned explicit "
+		   "implicit\n"
 		   "(defaults: --port 18600 --req explicit --resp explicit --seconds 20).\n"
 		   "RDMA data checks between two hosts on $RXE_DEV (default rxe0); see the\n"
 		   "comment at the top of tests/hosts2/wire_odp.c.\n");
@@ -1027,15 +1050,20 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", no_argument, NULL, 'S' }, { "peer", required_argument, NULL, 'p' },
-		{ "port", required_argument, NULL, 'P' }, { "matrix", no_argument, NULL, 'x' },
-		{ "mm", required_argument, NULL, 'm' },	  { "req", required_argument, NULL, 'l' },
-		{ "resp", required_argument, NULL, 'r' }, { "seconds", required_argument, NULL, 't' },
-		{ "plant", no_argument, NULL, 'X' },	  { "seed", required_argument, NULL, 's' },
-		{ "only", required_argument, NULL, 'o' }, { "repeat", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },	  { 0 }
-	};
+	static const struct option opts[] = { { "server", no_argument, NULL, 'S' },
+					      { "peer", required_argument, NULL, 'p' },
+					      { "port", required_argument, NULL, 'P' },
+					      { "matrix", no_argument, NULL, 'x' },
+					      { "mm", required_argument, NULL, 'm' },
+					      { "req", required_argument, NULL, 'l' },
+					      { "resp", required_argument, NULL, 'r' },
+					      { "seconds", required_argument, NULL, 't' },
+					      { "plant", no_argument, NULL, 'X' },
+					      { "seed", required_argument, NULL, 's' },
+					      { "only", required_argument, NULL, 'o' },
+					      { "repeat", required_argument, NULL, 'R' },
+					      { "help", no_argument, NULL, 'h' },
+					      { 0 } };
 	struct side s = { .sock = -1 };
 	const char *peer = NULL, *only = NULL;
 	int repeat = 1;
