@@ -12,12 +12,11 @@ on_peer() {
 }
 
 # link_netem SPEC|off: tc netem SPEC (e.g. "loss 1% delay 2ms 1ms reorder
-# 10%") on both ends of the link, or (off) the plain pfifo guest-init put
-# there; 0 when both took it.
+# 10%") on both ends of the link, or none; 0 when both took it.
 link_netem() {
 	local q
 	if [ "$1" = off ]; then
-		q="tc qdisc replace dev $RXE_NETDEV root pfifo limit 10000"
+		q="tc qdisc del dev $RXE_NETDEV root 2>/dev/null; true"
 	else
 		q="tc qdisc replace dev $RXE_NETDEV root netem $1"
 	fi
