@@ -61,15 +61,21 @@ pair_test() {
 	rc_c=$?
 	wait $spid
 	rc_s=$?
-	# All of it on failure: the error (stderr) comes before the
-	# buffered stdout in these files.
+	pair_verdict "$name" "$log" $rc_s $rc_c server client
+}
+
+# pair_verdict NAME LOG RC_SERVER RC_CLIENT SERVER CLIENT: shows LOG.server
+# and LOG.client under the labels SERVER and CLIENT (their tails, or all of
+# it on failure: the error, on stderr, comes before the buffered stdout)
+# and the RESULT: PASS when both exit codes are 0.
+pair_verdict() {
 	local n=15
-	[ $rc_s = 0 ] && [ $rc_c = 0 ] || n=400
-	sed 's/^/  server| /' "$log.server" | tail -n $n
-	sed 's/^/  client| /' "$log.client" | tail -n $n
-	if [ $rc_s = 0 ] && [ $rc_c = 0 ]; then
-		result "$name" PASS
+	[ "$3" = 0 ] && [ "$4" = 0 ] || n=400
+	sed "s/^/  $5| /" "$2.server" | tail -n $n
+	sed "s/^/  $6| /" "$2.client" | tail -n $n
+	if [ "$3" = 0 ] && [ "$4" = 0 ]; then
+		result "$1" PASS
 	else
-		result "$name" FAIL "server exit $rc_s, client exit $rc_c"
+		result "$1" FAIL "$5 exit $3, $6 exit $4"
 	fi
 }

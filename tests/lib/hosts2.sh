@@ -28,7 +28,7 @@ link_netem() {
 # the peer and a client here; the client starts once the peer listens on
 # TCP PORT (up to 120 s).  PASS when both exit 0.
 peer_pair_test() {
-	local name=$1 secs=$2 port=$3 srv=$4 cli=$5 spid rc_s rc_c log i n=15
+	local name=$1 secs=$2 port=$3 srv=$4 cli=$5 spid rc_s rc_c log i
 	log=/tmp/${name//\//_}
 	echo "=== $name: hostb: $srv"
 	echo "=== $name: hosta: $cli"
@@ -43,14 +43,7 @@ peer_pair_test() {
 	rc_c=$?
 	wait $spid
 	rc_s=$?
-	[ $rc_s = 0 ] && [ $rc_c = 0 ] || n=400
-	sed 's/^/  hostb| /' "$log.server" | tail -n $n
-	sed 's/^/  hosta| /' "$log.client" | tail -n $n
-	if [ $rc_s = 0 ] && [ $rc_c = 0 ]; then
-		result "$name" PASS
-	else
-		result "$name" FAIL "hostb exit $rc_s, hosta exit $rc_c"
-	fi
+	pair_verdict "$name" "$log" $rc_s $rc_c hostb hosta
 }
 
 # counter HOST NAME: an rxe0 hw counter on this host (here) or the peer (peer).
