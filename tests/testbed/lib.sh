@@ -40,23 +40,34 @@ need_tools() {
 archive_kernel() {
 	[ -z "$RXE_KVER" ] || { [ -n "$RXE_KSRC_VERSION" ] || die "RXE_KVER is pinned: pin RXE_KSRC_VERSION too"; return 0; }
 	archive_kernel_cached && return 0
-	local f=$RXE_CACHE/archive-kernel st
+	local f=$RXE_CACHE/archive-kernel kv
 	[ "$(id -u)" = 0 ] || die "must run as root to read the archive's kernel list"
-	mkdir -p "$RXE_CACHE"
-	st=$RXE_CACHE/archive-apt
-	mkdir -p "$st/lists/partial"
-	printf 'deb [arch=amd64] %s %s main\ndeb [arch=amd64] %s %s-security main\n' \
-		"$RXE_MIRROR" "$RXE_SUITE" "$RXE_SECURITY_MIRROR" "$RXE_SUITE" >"$st/sources.list"
-	mkdir -p "$st/empty"
-	local o=(-o Dir::State="$st" -o Dir::State::Lists="$st/lists" -o Dir::State::status=/dev/null
+	kv=$(archive_newest_612 "$RXE_CACHE/archive-apt" "$RXE_SUITE" \
+		"deb [arch=amd64] $RXE_MIRROR $RXE_SUITE main" \
+		"deb [arch=amd64] $RXE_SECURITY_MIRROR $RXE_SUITE-security main") || exit
+	read -r RXE_KVER RXE_KSRC_VERSION <<<"$kv"
+	echo "$kv" >"$f.new" && mv "$f.new" "$f"
+}
+
+# archive_newest_612 STATE NAME SOURCE...: "KVER VERSION": the newest
+# linux-image-amd64 of the archive's SOURCE lines (sources.list lines; NAME
+# names them in messages) and the 6.12 kernel it depends on, read with a
+# private apt state in STATE.  Dies if the lists cannot be read or there is
+# no such kernel.
+archive_newest_612() {
+	local st=$1 name=$2 o ver kver
+	shift 2
+	mkdir -p "$st/lists/partial" "$st/empty"
+	printf '%s\n' "$@" >"$st/sources.list"
+	o=(-o Dir::State="$st" -o Dir::State::Lists="$st/lists" -o Dir::State::status=/dev/null
 		-o Dir::Etc::SourceList="$st/sources.list" -o Dir::Etc::SourceParts="$st/empty" -o Dir::Cache="$st"
 		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$st/empty" -o APT::Architecture=amd64)
-	apt-get "${o[@]}" update >"$st/update.log" 2>&1 || { tail -n 5 "$st/update.log" >&2; die "could not read $RXE_SUITE's package lists (log: $st/update.log)"; }
-	RXE_KSRC_VERSION=$(apt-cache "${o[@]}" madison linux-image-amd64 | awk '{ print $3 }' | sort -V | tail -n 1)
-	RXE_KVER=$(apt-cache "${o[@]}" depends "linux-image-amd64=$RXE_KSRC_VERSION" |
+	apt-get "${o[@]}" update >"$st/update.log" 2>&1 || { tail -n 5 "$st/update.log" >&2; die "could not read $name's package lists (log: $st/update.log)"; }
+	ver=$(apt-cache "${o[@]}" madison linux-image-amd64 | awk '{ print $3 }' | sort -V | tail -n 1)
+	kver=$(apt-cache "${o[@]}" depends "linux-image-amd64=$ver" |
 		sed -n 's/^ *Depends: linux-image-\(6\.12\.[^ ]*-amd64\)$/\1/p' | head -n 1)
-	[ -n "$RXE_KVER" ] || die "no 6.12 kernel behind linux-image-amd64 $RXE_KSRC_VERSION in $RXE_SUITE"
-	echo "$RXE_KVER $RXE_KSRC_VERSION" >"$f.new" && mv "$f.new" "$f"
+	[ -n "$kver" ] || die "no 6.12 kernel behind linux-image-amd64 $ver in $name"
+	echo "$kver $ver"
 }
 
 # archive_kernel_cached: the same from the cache only (no network, no root);
