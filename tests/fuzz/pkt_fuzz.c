@@ -33,6 +33,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,7 @@ static uint16_t ip_csum(const uint8_t *h, int n)
 static struct {
 	int fd;
 	int ifindex;
+	char ndev[IF_NAMESIZE + 1]; /* rxe's netdev */
 	uint8_t dst_mac[6], src_mac[6];
 	uint32_t ip; /* network order */
 	uint16_t ip_id;
@@ -425,7 +427,17 @@ static size_t pkt_frame(const struct pkt *p, uint8_t *f)
 	pseudo[26] = pseudo[27] = 0xff; /* UDP checksum */
 	pseudo[28 + 4] = 0xff;		/* BTH reserved byte */
 	crc = crc_update(ICRC_SEED, pseudo, sizeof(pseudo));
-	crc = ~crc_update(crc, bth + 12, tlen - 12);
+	if (p->opcode == (OP_RC | OP_FLUSH) && tlen >= 12 + 4 + 16) {
+		/*
+		 * rxe's opcode table gives FLUSH no payload offset, so its
+		 * ICRC takes FETH and RETH, then the packet again from the
+		 * BTH: speak that, or no FLUSH gets past rxe_icrc_check().
+		 */
+		crc = crc_update(crc, bth + 12, 4 + 16);
+		crc = ~crc_update(crc, bth, tlen);
+	} else {
+		crc = ~crc_update(crc, bth + 12, tlen - 12);
+	}
 	if (p->bad_icrc)
 		crc ^= 1u << below(32);
 	/* rxe stores the CRC register as it is in memory: little-endian */
@@ -519,6 +531,7 @@ struct tmr {
 	uint8_t *addr;	    /* CPU address of iova */
 	uint32_t rkey, lkey;
 	bool implicit;
+	bool flush; /* registered with IBV_ACCESS_FLUSH_GLOBAL */
 };
 
 enum { M_EXPL, M_LOW, M_IMPL, M_PIN, NMR };
@@ -593,6 +606,7 @@ static int reg_mrs(struct odp_dev *d)
 	m->addr = a;
 	m->iova = (uintptr_t)a;
 	m->len = elen;
+	m->flush = acc & IBV_ACCESS_FLUSH_GLOBAL;
 	if (elen >= 128 * MIB &&
 	    (lock_region("explicit read-only part", a + 64 * MIB, 4 * MIB, PROT_READ) ||
 	     lock_region("explicit PROT_NONE part", a + 68 * MIB, 4 * MIB, PROT_NONE)))
@@ -1723,6 +1737,339 @@ static int calibrate(void)
 	return 0;
 }
 
+/*
+ * A request that holds a responder resource (read, atomic, atomic write,
+ * flush) must be answered again when it comes twice: its response was
+ * lost and the requester retries.  A responder that drops the duplicate
+ * leaves the requester retrying until its retry count runs out, forever
+ * with a count of 7 (without patch 0014, every flush's).  Each request
+ * and its duplicate go to a fresh RC QP whose responses loop back to a
+ * QP that ignores them; each must make rxe send exactly one packet.
+ * Runs before the targets exist, while nothing else sends.
+ * Return: 0; 1 a duplicate was not answered; 2 the setup failed.
+ */
+static int replay_answers(struct target *t, struct pkt *p, const char *what)
+{
+	uint64_t c0, c1 = 0;
+
+	if (odp_counter_read(&dev, "sent_pkts", &c0) || send_pkt(p, C_RC_RESP))
+		return -1;
+	for (int ms = 0; ms < 1000; ms += 5) {
+		usleep(5000);
+		if (odp_counter_read(&dev, "sent_pkts", &c1))
+			return -1;
+		if (c1 != c0)
+			break;
+	}
+	usleep(20000);
+	if (odp_counter_read(&dev, "sent_pkts", &c1))
+		return -1;
+	if (c1 - c0 != 1) {
+		odp_log("replay: %s (PSN %u) to QP %u: rxe sent %" PRIu64
+			" packets, the answer is one",
+			what, p->psn, t->qp->qp_num, c1 - c0);
+		return -1;
+	}
+	return 0;
+}
+
+static int replay_check(void)
+{
+	static const uint8_t ops[] = { OP_READ_REQ, OP_FETCH_ADD, OP_ATOMIC_WRITE, OP_FLUSH };
+	static const char *const names[] = { "read", "fetch-and-add", "atomic write", "flush" };
+	const struct tmr *m = &mrs[M_EXPL];
+	struct target t = { .kind = T_RC };
+	struct ibv_qp *quiet;
+	struct ibv_cq *cq;
+	char what[64];
+	int ret = 2;
+
+	if (!m->flush) {
+		odp_log("replay: the explicit ODP MR has no flush access");
+		return 2;
+	}
+	cq = ibv_create_cq(dev.ctx, 16, NULL, NULL, 0);
+	quiet = cq ? make_qp(IBV_QPT_RC, cq) : NULL;
+	t.cq = cq;
+	t.qp = quiet ? make_qp(IBV_QPT_RC, cq) : NULL;
+	if (!t.qp || qp_to_init(quiet, IBV_QPT_RC))
+		goto out;
+	connect_to = quiet->qp_num;
+	if (qp_connect(&t, 1 + (uint32_t)below(0xfff000), 0))
+		goto out;
+	for (unsigned i = 0; i < sizeof(ops); i++) {
+		struct pkt p;
+
+		pkt_init(&p, OP_RC | ops[i], t.qp->qp_num, t.epsn);
+		p.clean = true;
+		p.ackreq = true;
+		p.va = m->iova + 64 * i;
+		p.rkey = m->rkey;
+		p.dlen = 8;
+		p.swap_add = 1;
+		p.paylen = ops[i] == OP_ATOMIC_WRITE ? 8 : 0;
+		p.feth = 1; /* global visibility, of the range */
+		/* unanswered, the first says the packets do not get through */
+		if (replay_answers(&t, &p, names[i]))
+			goto out;
+		snprintf(what, sizeof(what), "the same %s again", names[i]);
+		if (replay_answers(&t, &p, what)) {
+			ret = 1;
+			goto out;
+		}
+		t.epsn = (t.epsn + 1) & 0xffffff;
+	}
+	printf("replay: read, fetch-and-add, atomic write and flush, each answered once "
+	       "and once more for its duplicate\n");
+	ret = 0;
+out:
+	if (ret == 1)
+		odp_log("replay: a duplicate request was not answered as the first was");
+	if (t.qp)
+		ibv_destroy_qp(t.qp);
+	if (quiet)
+		ibv_destroy_qp(quiet);
+	if (cq)
+		ibv_destroy_cq(cq);
+	return ret;
+}
+
+/*
+ * The requester's side of a lost response: a request that is not answered
+ * goes out again as it went out first.  A QP of rxe0 talks to a peer that
+ * never answers (an address behind the veth peer, its neighbour entry
+ * static); each request's first transmission and its retry, caught on the
+ * veth peer, must carry the same address, rkey and length.  Without patch
+ * 0015 a retried FLUSH or ATOMIC WRITE carries address 0.
+ */
+#define PHANTOM_QPN 0x4242
+
+struct sent_req {
+	uint8_t opcode;
+	uint32_t psn, rkey, len;
+	uint64_t va;
+};
+
+/* Next RC request to PHANTOM_QPN on the capture socket, within ms. */
+static int catch_req(int fd, uint32_t to_ip, struct sent_req *r, int ms)
+{
+	uint64_t end = odp_now_ns() + (uint64_t)ms * 1000000;
+	uint8_t f[2048];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = (int64_t)(end - odp_now_ns()) / 1000000;
+		const uint8_t *ip = f + 14, *bth, *x;
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		n = recv(fd, f, sizeof(f), 0);
+		if (n < 14 + 20 + 8 + 12 + 16 || f[12] != 0x08 || f[13] != 0 || ip[9] != 17 ||
+		    memcmp(ip + 16, &to_ip, 4))
+			continue;
+		bth = ip + (ip[0] & 0xf) * 4 + 8;
+		if (bth + 12 + 4 + 16 > f + n || (bth[-6] << 8 | bth[-5]) != ROCE_PORT ||
+		    (uint32_t)(bth[5] << 16 | bth[6] << 8 | bth[7]) != PHANTOM_QPN)
+			continue;
+		r->opcode = bth[0];
+		r->psn = (uint32_t)(bth[9] << 16 | bth[10] << 8 | bth[11]);
+		x = bth + 12 + (r->opcode == (OP_RC | OP_FLUSH) ? 4 : 0);
+		r->va = 0;
+		for (int i = 0; i < 8; i++)
+			r->va = r->va << 8 | x[i];
+		r->rkey = (uint32_t)x[8] << 24 | x[9] << 16 | x[10] << 8 | x[11];
+		r->len = (uint32_t)x[12] << 24 | x[13] << 16 | x[14] << 8 | x[15];
+		return 0;
+	}
+}
+
+/* A QP connected to PHANTOM_QPN at the IPv4 address ip, one retry. */
+static struct ibv_qp *phantom_qp(struct ibv_cq *cq, uint32_t ip)
+{
+	struct ibv_qp_init_attr_ex ia = {
+		.qp_type = IBV_QPT_RC,
+		.send_cq = cq,
+		.recv_cq = cq,
+		.cap = { .max_send_wr = 4, .max_recv_wr = 1, .max_send_sge = 1, .max_recv_sge = 1 },
+		.pd = dev.pd,
+		.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.send_ops_flags = IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_READ |
+				  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | IBV_QP_EX_WITH_FLUSH |
+				  IBV_QP_EX_WITH_ATOMIC_WRITE,
+	};
+	struct ibv_qp_attr a = { 0 };
+	struct ibv_qp *qp = ibv_create_qp_ex(dev.ctx, &ia);
+
+	if (!qp) {
+		odp_log("retry: ibv_create_qp_ex: %s", strerror(errno));
+		return NULL;
+	}
+	if (qp_to_init(qp, IBV_QPT_RC))
+		goto err;
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = dev.port_attr.active_mtu;
+	a.dest_qp_num = PHANTOM_QPN;
+	a.max_dest_rd_atomic = 1;
+	a.min_rnr_timer = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid.raw[10] = a.ah_attr.grh.dgid.raw[11] = 0xff;
+	memcpy(a.ah_attr.grh.dgid.raw + 12, &ip, 4);
+	a.ah_attr.grh.sgid_index = (uint8_t)dev.gid_index;
+	a.ah_attr.grh.hop_limit = 64;
+	a.ah_attr.port_num = dev.port;
+	if (modify(qp, &a,
+		   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			   IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER,
+		   "RTR"))
+		goto err;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = (uint32_t)below(1 << 24);
+	a.timeout = 12; /* ~17 ms */
+	a.retry_cnt = 1;
+	a.max_rd_atomic = 1;
+	if (modify(qp, &a,
+		   IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			   IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC,
+		   "RTS"))
+		goto err;
+	return qp;
+err:
+	ibv_destroy_qp(qp);
+	return NULL;
+}
+
+/* Posts request i of retry_check() on qp. */
+static int post_phantom(struct ibv_qp *qp, int i, uint64_t va, uint32_t rkey)
+{
+	struct ibv_qp_ex *qx = ibv_qp_to_qp_ex(qp);
+	const struct tmr *lm = &mrs[M_PIN];
+	uint64_t val = 0x1122334455667788ull;
+
+	(void)val;
+
+	ibv_wr_start(qx);
+	qx->wr_id = 1;
+	qx->wr_flags = IBV_SEND_SIGNALED;
+	switch (i) {
+	case 0:
+		ibv_wr_rdma_write(qx, rkey, va);
+		ibv_wr_set_sge(qx, lm->lkey, (uintptr_t)lm->addr, 64);
+		break;
+	case 1:
+		ibv_wr_rdma_read(qx, rkey, va);
+		ibv_wr_set_sge(qx, lm->lkey, (uintptr_t)lm->addr, 64);
+		break;
+	case 2:
+		ibv_wr_atomic_fetch_add(qx, rkey, va, 1);
+		ibv_wr_set_sge(qx, lm->lkey, (uintptr_t)lm->addr, 8);
+		break;
+#if defined(ODP_HAVE_WR_ATOMIC_WRITE) && defined(ODP_HAVE_WR_FLUSH)
+	case 3:
+		ibv_wr_atomic_write(qx, rkey, va, &val);
+		break;
+	case 4:
+		ibv_wr_flush(qx, rkey, va, 64, IBV_FLUSH_GLOBAL, IBV_FLUSH_RANGE);
+		break;
+#endif
+	default:
+		ibv_wr_abort(qx);
+		return -1;
+	}
+	return ibv_wr_complete(qx);
+}
+
+/* Request i, unanswered: 0 its retry is the same; 1 it is not; 2 setup. */
+static int retry_one(int fd, struct ibv_cq *cq, uint32_t ip, int i, const char *name)
+{
+	uint64_t va = 0x7f0000001000ull + 0x1000ull * (uint64_t)i;
+	uint32_t rkey = 0x1234500u + (uint32_t)i;
+	struct ibv_qp *qp = phantom_qp(cq, ip);
+	struct sent_req r0, r1;
+	int ret = 2;
+
+	if (!qp || post_phantom(qp, i, va, rkey))
+		goto out;
+	if (catch_req(fd, ip, &r0, 2000)) {
+		odp_log("retry: the %s never went out", name);
+		goto out;
+	}
+	ret = 1;
+	if (catch_req(fd, ip, &r1, 2000) || r1.psn != r0.psn || r1.opcode != r0.opcode)
+		odp_log("retry: the %s (PSN %u) was not sent again when it got no answer", name,
+			r0.psn);
+	else if (r0.va != va || r0.rkey != rkey)
+		odp_log("retry: the %s went out with va %#" PRIx64 " rkey %#x, posted with va %#" PRIx64
+			" rkey %#x",
+			name, r0.va, r0.rkey, va, rkey);
+	else if (r1.va != r0.va || r1.rkey != r0.rkey || r1.len != r0.len)
+		odp_log("retry: the %s went out with va %#" PRIx64 " rkey %#x len %u, its retry with "
+			"va %#" PRIx64 " rkey %#x len %u",
+			name, r0.va, r0.rkey, r0.len, r1.va, r1.rkey, r1.len);
+	else
+		ret = 0;
+out:
+	if (qp)
+		ibv_destroy_qp(qp);
+	return ret;
+}
+
+static int retry_check(void)
+{
+	static const char *const names[] = { "RDMA write", "RDMA read", "fetch-and-add",
+					     "atomic write", "flush" };
+#if defined(ODP_HAVE_WR_ATOMIC_WRITE) && defined(ODP_HAVE_WR_FLUSH)
+	const int nops = 5;
+#else
+	const int nops = 3; /* this libibverbs posts neither */
+#endif
+	uint32_t mine = ntohl(wire.ip), last = (mine & 0xff) == 0xfe ? 0xfd : 0xfe;
+	uint32_t ip = htonl((mine & ~0xffu) | last); /* in rxe's /24, not rxe's */
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP) };
+	char cmd[256], ips[INET_ADDRSTRLEN];
+	struct ibv_cq *cq = NULL;
+	int fd, ret = 2;
+
+	inet_ntop(AF_INET, &ip, ips, sizeof(ips));
+	snprintf(cmd, sizeof(cmd),
+		 "ip neigh replace %s lladdr %02x:%02x:%02x:%02x:%02x:%02x dev %s nud permanent",
+		 ips, wire.src_mac[0], wire.src_mac[1], wire.src_mac[2], wire.src_mac[3],
+		 wire.src_mac[4], wire.src_mac[5], wire.ndev);
+	if (system(cmd)) {
+		odp_log("retry: '%s' failed", cmd);
+		return 2;
+	}
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
+	sll.sll_ifindex = wire.ifindex;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		odp_log("retry: capture socket on the veth peer: %s", strerror(errno));
+		goto out;
+	}
+	cq = ibv_create_cq(dev.ctx, 8, NULL, NULL, 0);
+	if (!cq)
+		goto out;
+	for (int i = 0; i < nops; i++) {
+		ret = retry_one(fd, cq, ip, i, names[i]);
+		if (ret)
+			goto out;
+	}
+	printf("retry: write, read, fetch-and-add%s, each sent again as it was first when %s "
+	       "did not answer\n",
+	       nops == 5 ? ", atomic write and flush" : " (no ibv_wr_flush or ibv_wr_atomic_write)",
+	       ips);
+	ret = 0;
+out:
+	if (cq)
+		ibv_destroy_cq(cq);
+	if (fd >= 0)
+		close(fd);
+	snprintf(cmd, sizeof(cmd), "ip neigh del %s dev %s", ips, wire.ndev);
+	if (system(cmd))
+		odp_log("retry: '%s' failed", cmd);
+	return ret;
+}
+
 /* ---- the wire: AF_PACKET on the veth peer of rxe0's netdev ---- */
 
 static int read_line(const char *path, char *buf, size_t len)
@@ -1789,6 +2136,7 @@ static int wire_open(void)
 	}
 	if (read_mac(ndev, wire.dst_mac) || read_mac(peer, wire.src_mac))
 		return -1;
+	snprintf(wire.ndev, sizeof(wire.ndev), "%s", ndev);
 	memcpy(&wire.ip, dev.gid.raw + 12, 4);
 	/* rxe's QPs here talk to their own address: let such packets in */
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/accept_local", ndev);
@@ -2022,7 +2370,14 @@ int main(int argc, char **argv)
 	mtu = (uint32_t)odp_path_mtu_bytes(&dev);
 	rd_atom = dev.attr.orig_attr.max_qp_rd_atom;
 	rd_atom = rd_atom > 16 ? 16 : rd_atom < 1 ? 1 : rd_atom;
-	if (reg_mrs(&dev) || targets_create() || health_setup() || wire_open())
+	if (reg_mrs(&dev) || wire_open())
+		return 2;
+	ret = replay_check();
+	if (!ret)
+		ret = retry_check();
+	if (ret)
+		return ret;
+	if (targets_create() || health_setup())
 		return 2;
 	printf("targets: %d MRs (explicit ODP %" PRIu64 " MiB, low-iova ODP %s, implicit ODP %s, "
 	       "pinned), %d RC + %d UC + 1 UD responder QPs, %d RC completer QPs, path MTU %u\n",
