@@ -13,6 +13,11 @@
  * page, 64 MiB chunk and MR edges, lengths and keys, truncated and
  * oversized payloads, wrong pad counts.
  *
+ * Before the targets exist it checks two things a lossy link needs: a
+ * duplicate of a read, atomic, atomic write or flush is answered again
+ * (replay_check), and a request that gets no answer is sent again as it
+ * went out first (retry_check, rxe as the requester).
+ *
  * Periodically and at the end it checks that the device still works (a
  * fresh loopback RC pair writes and reads back byte-exact into an ODP and a
  * pinned MR) and that memory no valid packet may write is untouched: guard
