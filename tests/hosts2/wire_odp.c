@@ -29,7 +29,9 @@
  * so every fork makes the pages copy-on-write), munmap (between operations
  * a part is unmapped and mapped again at the same address), pageout
  * (MADV_PAGEOUT: private anonymous pages written out to swap and faulted
- * back in).  After each
+ * back in), memcg (the reclaim of the memory cgroup the server runs in,
+ * --cgroup NAME, through its memory.reclaim: the same pages to swap by the
+ * path a cgroup's limit takes).  After each
  * operation the bytes around it are checked, every 16th the whole target.
  * The responder's ODP invalidation counter must have moved.
  *
@@ -43,6 +45,7 @@
 #include "odp_common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -55,6 +58,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,12 +83,18 @@ enum mm_kind {
 	MM_FORK,
 	MM_MUNMAP,
 	MM_PAGEOUT,
+	MM_MEMCG,
 	MM_COUNT
 };
-static const char *const mm_name[MM_COUNT] = { "none", "dontneed", "remap",  "mprotect",
-					       "fork", "munmap",   "pageout" };
+static const char *const mm_name[MM_COUNT] = { "none", "dontneed", "remap",   "mprotect",
+					       "fork", "munmap",   "pageout", "memcg" };
 /* Kinds whose target is private anonymous memory (the others: a memfd). */
-#define MM_PRIVATE(k) ((k) == MM_FORK || (k) == MM_PAGEOUT)
+#define MM_PRIVATE(k) ((k) == MM_FORK || (k) == MM_PAGEOUT || (k) == MM_MEMCG)
+/* Kinds that must send pages to swap. */
+#define MM_SWAPS(k) ((k) == MM_PAGEOUT || (k) == MM_MEMCG)
+
+/* The server's memory cgroup (--cgroup), under cgroup v2's root; "" if none. */
+static char memcg_dir[128];
 
 /* Control messages (both ends run this binary on the same architecture). */
 enum cmd { C_PREP = 1, C_RECV, C_CHECK, C_MM_START, C_MM_STOP, C_GAP, C_BYE };
@@ -411,6 +421,66 @@ struct mm_thread {
 	uint64_t events, errors;
 };
 
+/*
+ * Asks the kernel to reclaim bytes from the server's memory cgroup, as its
+ * limit would: its anonymous pages, the target's among them, go to swap.
+ * Reclaiming less than asked (EAGAIN) is no error.
+ */
+static int memcg_reclaim(size_t bytes)
+{
+	char path[160], v[32];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/memory.reclaim", memcg_dir);
+	snprintf(v, sizeof(v), "%zu", bytes);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v) || errno == EAGAIN;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* Moves this process into a new memory cgroup NAME (before it allocates). */
+static int memcg_enter(const char *name)
+{
+	char path[192], pid[32];
+
+	if (!name[0] || strchr(name, '/') || strlen(name) > 64) {
+		fprintf(stderr, "wire_odp: --cgroup takes a plain name\n");
+		return -1;
+	}
+	/* may fail when the controller is on already: the next steps tell */
+	odp_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	snprintf(memcg_dir, sizeof(memcg_dir), "/sys/fs/cgroup/%s", name);
+	if (mkdir(memcg_dir, 0755) && errno != EEXIST) {
+		odp_log("mkdir %s: %s", memcg_dir, strerror(errno));
+		memcg_dir[0] = 0;
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.procs", memcg_dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (odp_write_file(path, pid)) {
+		rmdir(memcg_dir);
+		memcg_dir[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void memcg_leave(void)
+{
+	char pid[32];
+
+	if (!memcg_dir[0])
+		return;
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	odp_write_file("/sys/fs/cgroup/cgroup.procs", pid);
+	if (rmdir(memcg_dir))
+		odp_log("rmdir %s: %s", memcg_dir, strerror(errno));
+	memcg_dir[0] = 0;
+}
+
 static void *mm_loop(void *arg)
 {
 	struct mm_thread *t = arg;
@@ -442,6 +512,9 @@ static void *mm_loop(void *arg)
 			break;
 		case MM_PAGEOUT:
 			ret = madvise(p, n * ODP_PAGE, MADV_PAGEOUT);
+			break;
+		case MM_MEMCG:
+			ret = memcg_reclaim(n * ODP_PAGE);
 			break;
 		case MM_FORK:
 			pid = fork();
@@ -560,6 +633,12 @@ static int serve(struct side *s)
 			break;
 		case C_MM_START:
 			if (mm_running || !b.addr || q.kind >= MM_COUNT) {
+				r.status = -EINVAL;
+				break;
+			}
+			if (q.kind == MM_MEMCG && !memcg_dir[0]) {
+				odp_log("mm memcg: the server runs in no memory cgroup of its own "
+					"(--cgroup NAME)");
 				r.status = -EINVAL;
 				break;
 			}
@@ -1010,8 +1089,9 @@ static int run_mm(struct side *s, enum mm_kind kind, enum mode lm, enum mode rm,
 	}
 	if (remote_check(s, exp, 0, size, 0, 0))
 		goto out;
-	if (kind == MM_PAGEOUT && r.v2 == 0) {
-		printf("# no page went to swap: MADV_PAGEOUT did nothing\n");
+	if (MM_SWAPS(kind) && r.v2 == 0) {
+		printf("# no page went to swap: %s did nothing\n",
+		       kind == MM_PAGEOUT ? "MADV_PAGEOUT" : "the memory cgroup's reclaim");
 		goto out;
 	}
 	if (rm != M_PINNED && r.v1 == 0) {
@@ -1036,13 +1116,15 @@ static int parse_mode(const char *s)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: wire_odp --server [--port P]\n"
+	fprintf(f, "Usage: wire_odp --server [--port P] [--cgroup NAME]\n"
 		   "       wire_odp --peer HOST [--port P] --matrix [--plant] [--seed S]\n"
 		   "                [--only SUBSTRING] [--repeat N]\n"
 		   "       wire_odp --peer HOST [--port P] --mm KIND [--req MODE] [--resp MODE]\n"
 		   "                [--seconds N] [--seed S]\n"
-		   "KIND: dontneed remap mprotect fork munmap pageout; MODE: pinned explicit "
-		   "implicit\n"
+		   "KIND: dontneed remap mprotect fork munmap pageout memcg; MODE: pinned "
+		   "explicit implicit\n"
+		   "--cgroup NAME: the server runs in a new memory cgroup NAME (cgroup v2),\n"
+		   "which --mm memcg reclaims to swap.\n"
 		   "(defaults: --port 18600 --req explicit --resp explicit --seconds 20).\n"
 		   "RDMA data checks between two hosts on $RXE_DEV (default rxe0); see the\n"
 		   "comment at the top of tests/hosts2/wire_odp.c.\n");
@@ -1062,10 +1144,11 @@ int main(int argc, char **argv)
 					      { "seed", required_argument, NULL, 's' },
 					      { "only", required_argument, NULL, 'o' },
 					      { "repeat", required_argument, NULL, 'R' },
+					      { "cgroup", required_argument, NULL, 'C' },
 					      { "help", no_argument, NULL, 'h' },
 					      { 0 } };
 	struct side s = { .sock = -1 };
-	const char *peer = NULL, *only = NULL;
+	const char *peer = NULL, *only = NULL, *cgroup = NULL;
 	int repeat = 1;
 	int port = 18600, seconds = 20, c, ret = 2, lm = M_EXPLICIT, rm = M_EXPLICIT;
 	bool server = false, matrix = false, plant = false;
@@ -1076,6 +1159,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'S':
 			server = true;
+			break;
+		case 'C':
+			cgroup = optarg;
 			break;
 		case 'p':
 			peer = optarg;
@@ -1124,10 +1210,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (server == !!peer || (!server && matrix == (kind != MM_NONE))) {
+	if (server == !!peer || (!server && matrix == (kind != MM_NONE)) || (cgroup && !server)) {
 		usage(stderr);
 		return 2;
 	}
+	if (cgroup && memcg_enter(cgroup))
+		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (!server)
@@ -1155,5 +1243,6 @@ int main(int argc, char **argv)
 	}
 out:
 	side_close(&s);
+	memcg_leave();
 	return ret;
 }
