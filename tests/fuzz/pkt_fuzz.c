@@ -1751,8 +1751,9 @@ static int calibrate(void)
  * and its duplicate go to a fresh RC QP whose responses loop back to a
  * QP that ignores them; each must make rxe send exactly one packet.
  * Runs before the targets exist, while nothing else sends.
- * Return: 0; 1 a duplicate was not answered; 2 the setup failed.
  */
+
+/* Sends p and waits for rxe's answer: 0 when it sent exactly one packet. */
 static int replay_answers(struct target *t, struct pkt *p, const char *what)
 {
 	uint64_t c0, c1 = 0;
@@ -1778,6 +1779,7 @@ static int replay_answers(struct target *t, struct pkt *p, const char *what)
 	return 0;
 }
 
+/* Return: 0; 1 a duplicate was not answered; 2 the setup failed. */
 static int replay_check(void)
 {
 	static const uint8_t ops[] = { OP_READ_REQ, OP_FETCH_ADD, OP_ATOMIC_WRITE, OP_FLUSH };
