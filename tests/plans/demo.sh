@@ -29,6 +29,14 @@ echo "== ibv_rc_pingpong -O: implicit ODP, one MR for the whole address space"
 pair ibv_rc_pingpong -d "$D" -g "$G" -O -c -n 100 | grep -v address
 echo "== ibv_rc_pingpong -o -P: ODP with prefetch (ibv_advise_mr)"
 pair ibv_rc_pingpong -d "$D" -g "$G" -o -P -n 100 | grep -v address
+echo "== Open MPI + UCX over rxe0 with ODP: NetPIPE (NPopenmpi), two ranks, 64 KiB..1 MiB"
+faulted0=$(cat /sys/class/infiniband/$D/ports/1/hw_counters/odp_pages_faulted)
+mpirun --allow-run-as-root --oversubscribe -np 2 --mca pml ucx --mca osc ucx \
+	--mca btl '^vader,sm,tcp' -x UCX_TLS=self,rc_v -x "UCX_NET_DEVICES=$D:1" \
+	-x UCX_REG_NONBLOCK_MEM_TYPES=host -x UCX_RNDV_THRESH=16384 -x UCX_RNDV_SCHEME=get_zcopy \
+	NPopenmpi -l 65536 -u 1048576 -p 0 -o /tmp/np.out 2>&1 | grep -e '-->'
+sleep 0.1
+echo "   odp_pages_faulted +$(($(cat /sys/class/infiniband/$D/ports/1/hw_counters/odp_pages_faulted) - faulted0)) during the MPI run"
 echo
 echo "== ODP counters after: faults taken lazily, prefetches, invalidations"
 counters
