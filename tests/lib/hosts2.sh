@@ -24,26 +24,39 @@ link_netem() {
 	echo "  link: $(tc qdisc show dev "$RXE_NETDEV" | head -n 1) (both ends)"
 }
 
-# peer_pair_test NAME SECONDS PORT "SERVER CMD" "CLIENT CMD": a server on
-# the peer and a client here; the client starts once the peer listens on
-# TCP PORT (up to 120 s).  PASS when both exit 0.
-peer_pair_test() {
-	local name=$1 secs=$2 port=$3 srv=$4 cli=$5 spid rc_s rc_c log i
-	log=/tmp/${name//\//_}
-	echo "=== $name: hostb: $srv"
-	echo "=== $name: hosta: $cli"
-	on_peer "timeout -k 5 $secs $srv" >"$log.server" 2>&1 &
+# peer_pair_run LOG SECONDS PORT "SERVER CMD" "CLIENT CMD": a server on the
+# peer (its output in LOG.server) and a client here (LOG.client), started
+# once the peer listens on TCP PORT (up to 120 s); their exit codes in
+# PAIR_RC_S and PAIR_RC_C.
+peer_pair_run() {
+	local log=$1 secs=$2 port=$3 spid i
+	on_peer "timeout -k 5 $secs $4" >"$log.server" 2>&1 &
 	spid=$!
 	for i in $(seq 240); do
 		on_peer "ss -Hltn 'sport = :$port' | grep -q ." && break
 		kill -0 $spid 2>/dev/null || break
 		sleep 0.5
 	done
-	timeout -k 5 "$secs" bash -c "$cli" >"$log.client" 2>&1
-	rc_c=$?
+	timeout -k 5 "$secs" bash -c "$5" >"$log.client" 2>&1
+	PAIR_RC_C=$?
 	wait $spid
-	rc_s=$?
-	pair_verdict "$name" "$log" $rc_s $rc_c hostb hosta
+	PAIR_RC_S=$?
+}
+
+# peer_pair_test NAME SECONDS PORT "SERVER CMD" "CLIENT CMD": peer_pair_run
+# and its RESULT: PASS when both exit 0.
+peer_pair_test() {
+	local name=$1 log=/tmp/${1//\//_}
+	echo "=== $name: hostb: $4"
+	echo "=== $name: hosta: $5"
+	peer_pair_run "$log" "$2" "$3" "$4" "$5"
+	pair_verdict "$name" "$log" $PAIR_RC_S $PAIR_RC_C hostb hosta
+}
+
+# netpipe_clean LOG: NetPIPE's integrity mode (-i) passed in LOG and
+# reported no failure.
+netpipe_clean() {
+	grep -q 'Integrity check passed' "$1" && ! grep -q 'Integrity check failed' "$1"
 }
 
 # counter HOST NAME: an rxe0 hw counter on this host (here) or the peer (peer).
