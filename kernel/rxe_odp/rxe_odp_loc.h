@@ -77,7 +77,9 @@ enum rxe_odp_stat {
  */
 struct rxe_odp_stats {
 	u32 lkey;
+#ifndef RXE_ODP_NO_MR_STATS
 	atomic64_t count[RXE_ODP_NR_STATS];
+#endif
 	struct rw_semaphore count_rwsem;
 };
 
@@ -85,8 +87,10 @@ struct rxe_odp_stats {
 static inline void rxe_odp_stat_add(struct rxe_odp_stats *stats,
 				    enum rxe_odp_stat stat, u64 n)
 {
+#ifndef RXE_ODP_NO_MR_STATS
 	if (stats)
 		atomic64_add(n, &stats->count[stat]);
+#endif
 }
 
 static inline u32 rxe_odp_stats_lkey(struct rxe_odp_stats *stats)
