@@ -444,24 +444,12 @@ static int memcg_reclaim(size_t bytes)
 /* Moves this process into a new memory cgroup NAME (before it allocates). */
 static int memcg_enter(const char *name)
 {
-	char path[192], pid[32];
-
 	if (!name[0] || strchr(name, '/') || strlen(name) > 64) {
 		fprintf(stderr, "wire_odp: --cgroup takes a plain name\n");
 		return -1;
 	}
-	/* may fail when the controller is on already: the next steps tell */
-	odp_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 	snprintf(memcg_dir, sizeof(memcg_dir), "/sys/fs/cgroup/%s", name);
-	if (mkdir(memcg_dir, 0755) && errno != EEXIST) {
-		odp_log("mkdir %s: %s", memcg_dir, strerror(errno));
-		memcg_dir[0] = 0;
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/cgroup.procs", memcg_dir);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (odp_write_file(path, pid)) {
-		rmdir(memcg_dir);
+	if (odp_memcg_enter(memcg_dir, NULL)) {
 		memcg_dir[0] = 0;
 		return -1;
 	}
@@ -470,14 +458,9 @@ static int memcg_enter(const char *name)
 
 static void memcg_leave(void)
 {
-	char pid[32];
-
 	if (!memcg_dir[0])
 		return;
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	odp_write_file("/sys/fs/cgroup/cgroup.procs", pid);
-	if (rmdir(memcg_dir))
-		odp_log("rmdir %s: %s", memcg_dir, strerror(errno));
+	odp_memcg_leave(memcg_dir);
 	memcg_dir[0] = 0;
 }
 

@@ -591,36 +591,19 @@ static bool have_swap(void)
 /* Moves this process into a new memory cgroup limited to SWAP_MEMORY_MAX. */
 static int cgroup_enter(FIXTURE_DATA(inval) * self)
 {
-	char path[192], pid[32];
-	int ret;
-
-	/* Enabling the controller may fail if it is already on: check what counts. */
-	odp_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 	snprintf(self->cgroup, sizeof(self->cgroup), "/sys/fs/cgroup/rxe-odp-swap-%d", getpid());
-	if (mkdir(self->cgroup, 0755)) {
-		odp_log("mkdir %s: %s", self->cgroup, strerror(errno));
+	if (odp_memcg_enter(self->cgroup, SWAP_MEMORY_MAX)) {
 		self->cgroup[0] = 0;
-		return -errno;
+		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/memory.max", self->cgroup);
-	ret = odp_write_file(path, SWAP_MEMORY_MAX);
-	if (ret)
-		return ret;
-	snprintf(path, sizeof(path), "%s/cgroup.procs", self->cgroup);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	return odp_write_file(path, pid);
+	return 0;
 }
 
 static void cgroup_leave(FIXTURE_DATA(inval) * self)
 {
-	char pid[32];
-
 	if (!self->cgroup[0])
 		return;
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	odp_write_file("/sys/fs/cgroup/cgroup.procs", pid);
-	if (rmdir(self->cgroup))
-		odp_log("rmdir %s: %s", self->cgroup, strerror(errno));
+	odp_memcg_leave(self->cgroup);
 	self->cgroup[0] = 0;
 }
 

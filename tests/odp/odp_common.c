@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1042,6 +1043,40 @@ int odp_write_file(const char *path, const char *s)
 	if (ret)
 		odp_log("write '%s' to %s: %s", s, path, strerror(-ret));
 	return ret;
+}
+
+int odp_memcg_enter(const char *dir, const char *memory_max)
+{
+	char path[256], pid[32];
+
+	/* may fail when the controller is on already: the next steps tell */
+	odp_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		odp_log("mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/memory.max", dir);
+	if (memory_max && odp_write_file(path, memory_max))
+		goto err_rmdir;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (odp_write_file(path, pid))
+		goto err_rmdir;
+	return 0;
+
+err_rmdir:
+	rmdir(dir);
+	return -1;
+}
+
+void odp_memcg_leave(const char *dir)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	odp_write_file("/sys/fs/cgroup/cgroup.procs", pid);
+	if (rmdir(dir))
+		odp_log("rmdir %s: %s", dir, strerror(errno));
 }
 
 int odp_param_write(const char *name, const char *val)

@@ -216,6 +216,16 @@ int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 /* Writes s to the file at path (sysfs, tracefs, cgroupfs); 0 or -errno (logged). */
 int odp_write_file(const char *path, const char *s);
 
+/*
+ * Makes the cgroup v2 memory cgroup dir (a folder of /sys/fs/cgroup; one
+ * there already is reused), sets its memory.max when memory_max is not
+ * NULL, and moves this process into it, before it allocates what the
+ * cgroup must be charged with.  0, or -1 (logged) with dir removed.
+ */
+int odp_memcg_enter(const char *dir, const char *memory_max);
+/* Moves this process back to the root cgroup and removes dir. */
+void odp_memcg_leave(const char *dir);
+
 /* ---- rdma_rxe module parameters (/sys/module/rdma_rxe/parameters) ---- */
 /* Reads parameter name into buf (newline stripped); 0 or -errno (logged). */
 int odp_param_read(const char *name, char *buf, size_t len);
