@@ -46,6 +46,11 @@ else
 	result pingpong/rc_odp_prefetch_advised PASS
 fi
 
+# The rxe_odp tracepoints through perf record, perf trace, trace-cmd and
+# bpftrace, as users read them; not on the debug kernel, which has no bpf()
+# and is not what users trace (its lockdep sees tests/odp/tracepoints).
+[ "${RXE_DEBUG_KERNEL:-0}" = 1 ] || bash tests/odp/trace-tools || result odp/trace_tools FAIL "exit $?"
+
 tests/peers/pyverbs test_odp
 
 # UCX (ucx_perftest, rc_v and ud_v) and Open MPI (tests/mpi/mpi_check) over
