@@ -35,6 +35,9 @@
  * operation the bytes around it are checked, every 16th the whole target.
  * The responder's ODP invalidation counter must have moved.
  *
+ * --bench OP: warm OP (write, read, send) ODP against pinned, block by
+ * block on one connection (run_bench()).
+ *
  * --plant: one wrong byte is planted after a write (at the server) and
  * after a read (at the client); both must be reported (exit 1): the
  * check of the checks.
@@ -97,7 +100,18 @@ static const char *const mm_name[MM_COUNT] = { "none", "dontneed", "remap",   "m
 static char memcg_dir[128];
 
 /* Control messages (both ends run this binary on the same architecture). */
-enum cmd { C_PREP = 1, C_RECV, C_CHECK, C_MM_START, C_MM_STOP, C_GAP, C_BYE };
+enum cmd {
+	C_PREP = 1,
+	C_RECV,
+	C_CHECK,
+	C_MM_START,
+	C_MM_STOP,
+	C_GAP,
+	C_BYE,
+	C_BENCH_PREP,
+	C_BENCH_RECV,
+	C_BENCH_CHECK
+};
 #define F_POST_RECV 1u /* C_PREP: post a receive of [off, off+len) */
 #define F_WAIT_RECV 2u /* C_CHECK: a receive of len bytes must complete first */
 #define F_PLANT 4u     /* C_CHECK: flip one byte before comparing */
@@ -413,6 +427,77 @@ static int buf_reg(struct side *s, struct buf *b, enum mode m)
 
 /* ---- the server: target memory, its checks, the mm events ---- */
 
+/*
+ * The target of --bench: size bytes of private memory holding the pattern
+ * of seed, registered twice, pinned (mr[0]) and explicit ODP (mr[1]), so
+ * that the blocks of the two cases differ only in the MR.
+ */
+struct bench_target {
+	uint8_t *addr;
+	size_t len;
+	struct ibv_mr *mr[2];
+};
+
+static void bench_target_free(struct bench_target *t)
+{
+	for (int i = 0; i < 2; i++)
+		if (t->mr[i])
+			ibv_dereg_mr(t->mr[i]);
+	if (t->addr)
+		munmap(t->addr, t->len);
+	memset(t, 0, sizeof(*t));
+}
+
+static int bench_target_prep(struct side *s, struct bench_target *t, size_t size, uint64_t seed,
+			     struct ctl_rep *r)
+{
+	bench_target_free(t);
+	if (size < ODP_PAGE || size > (256ul << 20))
+		return -EINVAL;
+	t->len = size;
+	t->addr = odp_map_fresh(size);
+	if (!t->addr)
+		return -ENOMEM;
+	odp_fill(t->addr, size, seed, 0);
+	t->mr[0] = odp_reg_pinned(s->dev.pd, t->addr, size, s->mr_access);
+	t->mr[1] = odp_reg(s->dev.pd, t->addr, size, s->mr_access);
+	if (!t->mr[0] || !t->mr[1])
+		return -ENOMEM;
+	r->addr = (uintptr_t)t->addr;
+	r->rkey = t->mr[0]->rkey;
+	r->v0 = t->mr[1]->rkey;
+	return 0;
+}
+
+/* q->size receives of q->len bytes, back to back, into the target's MR q->mode. */
+static int bench_target_recv(struct side *s, struct bench_target *t, const struct ctl_req *q)
+{
+	if (!t->addr || q->mode > 1 || !q->len || q->size > 64 || q->len * q->size > t->len)
+		return -EINVAL;
+	for (uint64_t i = 0; i < q->size; i++)
+		if (odp_post_recv(s->qp, t->addr + i * q->len, (uint32_t)q->len,
+				  t->mr[q->mode]->lkey, 3))
+			return -EIO;
+	return 0;
+}
+
+/*
+ * After a block: its q->size receives (a send block) must have completed,
+ * and the target must hold the pattern of q->seed over [0, q->len).
+ */
+static int64_t bench_target_check(struct side *s, struct bench_target *t, const struct ctl_req *q)
+{
+	ssize_t bad;
+
+	if (!t->addr || q->len > t->len)
+		return -EINVAL;
+	for (uint64_t i = 0; i < q->size; i++)
+		if (odp_wait_ok(s->cq, IBV_WC_RECV, NULL))
+			return -EIO;
+	bad = odp_check(t->addr, q->len, q->seed, 0, "bench target (server side)");
+	return bad < 0 ? 0 : 1 + bad;
+}
+
 struct mm_thread {
 	pthread_t tid;
 	struct buf *b;
@@ -568,6 +653,7 @@ static int64_t server_check(struct side *s, struct buf *b, const struct ctl_req 
 
 static int serve(struct side *s)
 {
+	struct bench_target bt = { 0 };
 	struct buf b = { .fd = -1 };
 	struct mm_thread mt = { 0 };
 	struct odp_counters c0 = { 0 }, c1;
@@ -655,8 +741,18 @@ static int serve(struct side *s)
 				r.status = -EIO;
 			}
 			break;
+		case C_BENCH_PREP:
+			r.status = bench_target_prep(s, &bt, q.size, q.seed, &r);
+			break;
+		case C_BENCH_RECV:
+			r.status = bench_target_recv(s, &bt, &q);
+			break;
+		case C_BENCH_CHECK:
+			r.status = bench_target_check(s, &bt, &q);
+			break;
 		case C_BYE:
 			buf_free(&b);
+			bench_target_free(&bt);
 			xfer(s->sock, &r, sizeof(r), true);
 			return 0;
 		default:
@@ -1088,6 +1184,196 @@ out:
 	return ret;
 }
 
+/* ---- --bench: warm ODP against pinned across the link, block by block ---- */
+
+#define BENCH_DEPTH 32 /* outstanding work requests */
+
+/*
+ * One block: block / msg messages of op from loc (lkey) to the target at
+ * raddr (rkey), BENCH_DEPTH outstanding, each signalled; *ns the time from
+ * the first post to the last completion.
+ */
+static int bench_block(struct side *s, enum op op, uint8_t *loc, uint32_t lkey, uint64_t raddr,
+		       uint32_t rkey, size_t block, uint32_t msg, uint64_t *ns)
+{
+	const size_t n = block / msg;
+	const uint64_t t0 = odp_now_ns();
+	const uint64_t deadline = t0 + (uint64_t)odp_timeout_ms() * 1000000;
+	size_t posted = 0, done = 0;
+	struct ibv_wc wc[16];
+
+	while (done < n) {
+		int k;
+
+		while (posted < n && posted - done < BENCH_DEPTH) {
+			ibv_wr_start(s->qx);
+			s->qx->wr_id = posted;
+			s->qx->wr_flags = IBV_SEND_SIGNALED;
+			if (op == OP_WRITE)
+				ibv_wr_rdma_write(s->qx, rkey, raddr + posted * msg);
+			else if (op == OP_READ)
+				ibv_wr_rdma_read(s->qx, rkey, raddr + posted * msg);
+			else
+				ibv_wr_send(s->qx);
+			ibv_wr_set_sge(s->qx, lkey, (uintptr_t)loc + posted * msg, msg);
+			if (ibv_wr_complete(s->qx)) {
+				odp_log("bench: ibv_wr_complete: %s", strerror(errno));
+				return -EIO;
+			}
+			posted++;
+		}
+		k = ibv_poll_cq(s->cq, 16, wc);
+		if (k < 0)
+			return -EIO;
+		for (int i = 0; i < k; i++)
+			if (wc[i].status != IBV_WC_SUCCESS) {
+				odp_log("bench: %s completed with %s", op_name[op],
+					ibv_wc_status_str(wc[i].status));
+				return -EIO;
+			}
+		done += (size_t)k;
+		if (!k && odp_now_ns() > deadline) {
+			odp_log("bench: %zu of %zu %s completions after %d ms", done, n,
+				op_name[op], odp_timeout_ms());
+			return -EIO;
+		}
+	}
+	*ns = odp_now_ns() - t0;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * --bench OP: warm OP (write, read or send) of msg-byte messages in blocks
+ * of block bytes, pinned at both ends and ODP at both ends alternating on
+ * one connection, pinned, ODP, ODP, pinned in each round (ODP first every
+ * other round); each side's memory registered twice, so the two cases use
+ * the same pages.  The first round mirrors the ODP MRs and is not counted.
+ * Every block's data is checked: the target against the block's pattern at
+ * the server (write, send), the local copy against the target's (read).
+ * Prints one "bench OP round R pinned MiB/s odp MiB/s" line per round and
+ * the median of the round ratios ODP/pinned.  0, -EIO (a failed transfer
+ * or wrong data), -EPIPE (the control connection).
+ */
+static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint32_t msg)
+{
+	const uint64_t target_seed = rnd();
+	const size_t n = block / msg;
+	struct ctl_req q = { .cmd = C_BENCH_PREP, .size = block, .seed = target_seed };
+	struct ibv_mr *lmr[2] = { NULL, NULL };
+	struct odp_counters c0 = { 0 }, c1 = { 0 };
+	double *ratio = calloc((size_t)rounds, sizeof(*ratio));
+	uint32_t rkey[2];
+	uint8_t *loc = NULL;
+	struct ctl_rep r;
+	uint64_t raddr;
+	int nr = 0, ret = -EIO;
+
+	if (!ratio)
+		return -ENOMEM;
+	if (request(s, &q, NULL, 0, &r)) {
+		free(ratio);
+		return -EPIPE;
+	}
+	if (r.status) {
+		printf("# bench: the server could not set up its target: %s\n",
+		       strerror((int)-r.status));
+		goto out;
+	}
+	raddr = r.addr;
+	rkey[0] = r.rkey;
+	rkey[1] = (uint32_t)r.v0;
+	loc = odp_map_fresh(block);
+	if (!loc)
+		goto out;
+	memset(loc, 0, block);
+	lmr[0] = odp_reg_pinned(s->dev.pd, loc, block, s->mr_access);
+	lmr[1] = odp_reg(s->dev.pd, loc, block, s->mr_access);
+	if (!lmr[0] || !lmr[1])
+		goto out;
+
+	for (int round = 0; round <= rounds; round++) {
+		uint64_t t[2] = { 0, 0 };
+
+		if (round == 1)
+			odp_counters_read(&s->dev, &c0);
+		for (int i = 0; i < 4; i++) {
+			/* pinned, ODP, ODP, pinned; ODP first in even rounds */
+			const int c = (i == 1 || i == 2) ^ !(round % 2);
+			const uint64_t seed = op == OP_READ ? target_seed : rnd();
+			uint64_t ns;
+			int64_t st;
+
+			if (op == OP_READ) {
+				memset(loc, 0, block);
+			} else {
+				odp_fill(loc, block, seed, 0);
+				q = (struct ctl_req){ .cmd = C_BENCH_RECV,
+						      .mode = (uint32_t)c,
+						      .len = msg,
+						      .size = n };
+				if (op == OP_SEND && (request(s, &q, NULL, 0, &r) || r.status)) {
+					printf("# bench: the server could not post its receives\n");
+					goto out;
+				}
+			}
+			if (bench_block(s, op, loc, lmr[c]->lkey, raddr, rkey[c], block, msg, &ns))
+				goto out;
+			if (op == OP_READ) {
+				st = odp_check(loc, block, target_seed, 0,
+					       "bench read (client side)");
+				st = st < 0 ? 0 : 1 + st;
+			} else {
+				q = (struct ctl_req){ .cmd = C_BENCH_CHECK,
+						      .len = block,
+						      .seed = seed,
+						      .size = op == OP_SEND ? n : 0 };
+				if (request(s, &q, NULL, 0, &r)) {
+					ret = -EPIPE;
+					goto out;
+				}
+				st = r.status;
+			}
+			if (st) {
+				printf("# bench %s round %d: %s data %s%" PRId64 "\n", op_name[op],
+				       round, c ? "ODP" : "pinned",
+				       st > 0 ? "wrong at byte " : "check failed: ",
+				       st > 0 ? st - 1 : st);
+				goto out;
+			}
+			t[c] += ns;
+		}
+		if (round == 0)
+			continue;
+		/* MiB/s of each case's two blocks */
+		printf("bench %s round %d pinned %.3f odp %.3f\n", op_name[op], round,
+		       2.0 * (double)block / (1 << 20) / ((double)t[0] / 1e9),
+		       2.0 * (double)block / (1 << 20) / ((double)t[1] / 1e9));
+		ratio[nr++] = (double)t[0] / (double)t[1];
+	}
+	odp_counters_read(&s->dev, &c1);
+	qsort(ratio, (size_t)nr, sizeof(*ratio), cmp_double);
+	printf("# bench %s: %d rounds of %zu-byte blocks of %u-byte messages; median ODP/pinned "
+	       "%.3f; this side's ODP faults in the counted rounds: %" PRIu64 "\n",
+	       op_name[op], nr, block, msg, nr ? (ratio[(nr - 1) / 2] + ratio[nr / 2]) / 2 : 0.0,
+	       c1.faults - c0.faults);
+	ret = 0;
+out:
+	for (int i = 0; i < 2; i++)
+		if (lmr[i])
+			ibv_dereg_mr(lmr[i]);
+	if (loc)
+		munmap(loc, block);
+	free(ratio);
+	return ret;
+}
+
 static int parse_mode(const char *s)
 {
 	for (int i = 0; i < M_COUNT; i++)
@@ -1104,11 +1390,16 @@ static void usage(FILE *f)
 		   "                [--only SUBSTRING] [--repeat N]\n"
 		   "       wire_odp --peer HOST [--port P] --mm KIND [--req MODE] [--resp MODE]\n"
 		   "                [--seconds N] [--seed S]\n"
+		   "       wire_odp --peer HOST [--port P] --bench write|read|send [--rounds N]\n"
+		   "                [--block BYTES] [--msg BYTES]\n"
 		   "KIND: dontneed remap mprotect fork munmap pageout memcg; MODE: pinned "
 		   "explicit implicit\n"
 		   "--cgroup NAME: the server runs in a new memory cgroup NAME (cgroup v2),\n"
 		   "which --mm memcg reclaims to swap.\n"
-		   "(defaults: --port 18600 --req explicit --resp explicit --seconds 20).\n"
+		   "--bench: warm ODP/pinned, both ends, alternating block by block on one\n"
+		   "connection; a line per round, every block's data checked.\n"
+		   "(defaults: --port 18600 --req explicit --resp explicit --seconds 20\n"
+		   "--rounds 30 --block 4194304 --msg 65536).\n"
 		   "RDMA data checks between two hosts on $RXE_DEV (default rxe0); see the\n"
 		   "comment at the top of tests/hosts2/wire_odp.c.\n");
 }
@@ -1128,11 +1419,16 @@ int main(int argc, char **argv)
 					      { "only", required_argument, NULL, 'o' },
 					      { "repeat", required_argument, NULL, 'R' },
 					      { "cgroup", required_argument, NULL, 'C' },
+					      { "bench", required_argument, NULL, 'B' },
+					      { "rounds", required_argument, NULL, 'n' },
+					      { "block", required_argument, NULL, 'b' },
+					      { "msg", required_argument, NULL, 'M' },
 					      { "help", no_argument, NULL, 'h' },
 					      { 0 } };
 	struct side s = { .sock = -1 };
 	const char *peer = NULL, *only = NULL, *cgroup = NULL;
-	int repeat = 1;
+	int repeat = 1, bench = -1, rounds = 30;
+	unsigned long block = 4ul << 20, msg = 65536;
 	int port = 18600, seconds = 20, c, ret = 2, lm = M_EXPLICIT, rm = M_EXPLICIT;
 	bool server = false, matrix = false, plant = false;
 	enum mm_kind kind = MM_NONE;
@@ -1182,6 +1478,24 @@ int main(int argc, char **argv)
 		case 'R':
 			repeat = atoi(optarg);
 			break;
+		case 'B':
+			for (int i = OP_WRITE; i <= OP_SEND; i++)
+				if (!strcmp(optarg, op_name[i]))
+					bench = i;
+			if (bench < 0) {
+				fprintf(stderr, "wire_odp: --bench takes write, read or send\n");
+				return 2;
+			}
+			break;
+		case 'n':
+			rounds = atoi(optarg);
+			break;
+		case 'b':
+			block = strtoul(optarg, NULL, 0);
+			break;
+		case 'M':
+			msg = strtoul(optarg, NULL, 0);
+			break;
 		case 's':
 			rng_state = strtoull(optarg, NULL, 0) | 1;
 			break;
@@ -1193,8 +1507,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (server == !!peer || (!server && matrix == (kind != MM_NONE)) || (cgroup && !server)) {
+	if (server == !!peer || (!server && matrix + (kind != MM_NONE) + (bench >= 0) != 1) ||
+	    (cgroup && !server)) {
 		usage(stderr);
+		return 2;
+	}
+	/* the server posts a send block's receives at once: at most 64 */
+	if (bench >= 0 &&
+	    (rounds < 1 || rounds > 100000 || msg < 1 || msg > (1ul << 30) || block < msg ||
+	     block % msg || block > (256ul << 20) || block / msg > 64)) {
+		fprintf(stderr, "wire_odp: --bench needs --rounds 1..100000 and a --block of 1 to "
+				"64 whole --msg messages, at most 256 MiB\n");
 		return 2;
 	}
 	if (cgroup && memcg_enter(cgroup))
@@ -1214,6 +1537,11 @@ int main(int argc, char **argv)
 
 		if (matrix) {
 			ret = run_matrix(&s, plant, only, repeat > 0 ? repeat : 1);
+		} else if (bench >= 0) {
+			int rc = run_bench(&s, (enum op)bench, rounds, block, (uint32_t)msg);
+
+			printf("%s - bench %s\n", rc ? "not ok" : "ok", op_name[bench]);
+			ret = rc == -EPIPE ? 2 : rc ? 1 : 0;
 		} else {
 			int rc = run_mm(&s, kind, (enum mode)lm, (enum mode)rm, seconds);
 
