@@ -503,21 +503,6 @@ static double mib_s(size_t bytes, uint64_t ns)
 	return ns ? (double)bytes / MIB / ((double)ns / 1e9) : NAN;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	if (n <= 0)
-		return NAN;
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ---- limits of an ordinary user ---- */
 
 static long meminfo_kb(const char *key)
@@ -691,11 +676,11 @@ static void bench_reg(void)
 		char pin[96];
 
 		if (n_pin)
-			snprintf(pin, sizeof(pin), "%.3f ms", median(t_pin, n_pin));
+			snprintf(pin, sizeof(pin), "%.3f ms", odp_median(t_pin, n_pin));
 		else
 			snprintf(pin, sizeof(pin), "%s", pin_fail ? pin_fail : "n/a");
 		logf_("PROGRESS odp_bench reg %s: ODP %.3f ms, pinned %s (median of %d)",
-		      size_str(len, sz, sizeof(sz)), median(t_odp, n_odp), pin, o.reps);
+		      size_str(len, sz, sizeof(sz)), odp_median(t_odp, n_odp), pin, o.reps);
 	}
 }
 
@@ -866,8 +851,8 @@ static void bench_cold(void)
 		}
 		logf_("PROGRESS odp_bench cold %s %s: pinned %.1f, ODP cold %.1f, ODP after "
 		      "MADV_DONTNEED %.1f, ODP warm %.1f MiB/s (medians of %d)",
-		      dirs[d], size_str(len, sz, sizeof(sz)), median(bw[0], n[0]),
-		      median(bw[1], n[1]), median(bw[2], n[2]), median(bw[3], n[3]), reps);
+		      dirs[d], size_str(len, sz, sizeof(sz)), odp_median(bw[0], n[0]),
+		      odp_median(bw[1], n[1]), odp_median(bw[2], n[2]), odp_median(bw[3], n[3]), reps);
 next:
 		if (kmr)
 			ibv_dereg_mr(kmr);
@@ -972,8 +957,8 @@ static void bench_warm(void)
 		}
 		logf_("PROGRESS odp_bench warm %s %s: pinned %.1f MiB/s; per-repetition ratio to "
 		      "pinned, median of %d: ODP remote %.2f, ODP local %.2f, ODP both %.2f",
-		      d ? "read" : "write", size_str(len, sz, sizeof(sz)), median(bw[0], n[0]), reps,
-		      median(ratio[1], nr[1]), median(ratio[2], nr[2]), median(ratio[3], nr[3]));
+		      d ? "read" : "write", size_str(len, sz, sizeof(sz)), odp_median(bw[0], n[0]), reps,
+		      odp_median(ratio[1], nr[1]), odp_median(ratio[2], nr[2]), odp_median(ratio[3], nr[3]));
 	}
 out:
 	warm_buffers_free(buf, mr, len);
@@ -1062,8 +1047,8 @@ static void bench_interleaved(void)
 		logf_("PROGRESS odp_bench interleaved %s %s messages in %s blocks (%d rounds, %.0f s): "
 		      "ODP/pinned median of %d round ratios %.3f; pinned %.1f, ODP %.1f MiB/s%s",
 		      ops[k].name, size_str(o.msg, sz, sizeof(sz)), size_str(len, blk, sizeof(blk)),
-		      o.mix_rounds, (now_ns() - t_start) / 1e9, nr, median(ratio, nr),
-		      median(bw[0], nbw[0]), median(bw[1], nbw[1]),
+		      o.mix_rounds, (now_ns() - t_start) / 1e9, nr, odp_median(ratio, nr),
+		      odp_median(bw[0], nbw[0]), odp_median(bw[1], nbw[1]),
 		      wrong ? "; SOME BLOCKS FAILED: transfer errors or wrong data (see the CSV notes)"
 			    : "");
 	}
@@ -1402,8 +1387,8 @@ static void bench_latency(void)
 				 */
 				const double div = 1e3 * (op == LAT_READ ? 1 : 2);
 
-				per[c] = rate ? RATE_SEG / (median(it[c], nit[c]) / 1e3)
-					      : median(it[c], nit[c]) / div;
+				per[c] = rate ? RATE_SEG / (odp_median(it[c], nit[c]) / 1e3)
+					      : odp_median(it[c], nit[c]) / div;
 				avg[c] = rate ? 2.0 * o.rate_msgs / (t[c] / 1e3)
 					      : t[c] / (2.0 * o.lat_iters) / div;
 				row(bench, cname[c], len, rate ? "msg_rate" : "lat", round,
@@ -1423,8 +1408,8 @@ static void bench_latency(void)
 		      "ODP/pinned median of %d round ratios %.3f; pinned %.4g, ODP %.4g %s%s",
 		      rate ? "message rate" : "latency", lat_name[op], size_str(len, sz, sizeof(sz)),
 		      rounds, rate ? o.rate_msgs : o.lat_iters, rate ? "messages" : "iterations",
-		      (now_ns() - t_start) / 1e9, nr, median(ratio, nr), median(fig[0], nf[0]),
-		      median(fig[1], nf[1]), rate ? "Mmsg/s" : "us",
+		      (now_ns() - t_start) / 1e9, nr, odp_median(ratio, nr), odp_median(fig[0], nf[0]),
+		      odp_median(fig[1], nf[1]), rate ? "Mmsg/s" : "us",
 		      wrong ? "; SOME BLOCKS FAILED: transfer errors or wrong data (see the CSV notes)"
 			    : "");
 	}
@@ -1484,7 +1469,7 @@ static void bench_fault(void)
 			munmap(p, PAGE);
 		logf_("PROGRESS odp_bench fault one_op_pinned: 8-byte write into a pinned MR %.1f us "
 		      "(median of %d)",
-		      median(v, nv), nv);
+		      odp_median(v, nv), nv);
 	}
 	/* (1) one page: an 8-byte write into an absent page, THP as configured and off */
 	for (int thp = 1; thp >= 0; thp--) {
@@ -1540,7 +1525,7 @@ static void bench_fault(void)
 		for (int k = 1; k < o.fault_samples && k < 512; k++)
 			bad += memcmp(base + k * stride + MIB + 8 * k, local, 8) != 0;
 		row("fault", cse, 8, "check", 0, bad ? 0 : 1, "pass", bad ? "check_failed" : NULL);
-		double mc = median(cold, nc), mw = median(warm, nw), md = median(diff, nd);
+		double mc = odp_median(cold, nc), mw = odp_median(warm, nw), md = odp_median(diff, nd);
 
 		logf_("PROGRESS odp_bench fault %s: absent page %.1f us, then mirrored %.1f us, "
 		      "fault cost %.1f us (medians of %d pairs)%s",
@@ -1609,7 +1594,7 @@ static void bench_fault(void)
 		per_page[npp++] = pp;
 	}
 	logf_("PROGRESS odp_bench fault range %s: %.2f us per absent page (median of %d)",
-	      size_str(len, sz, sizeof(sz)), median(per_page, npp), npp);
+	      size_str(len, sz, sizeof(sz)), odp_median(per_page, npp), npp);
 	ibv_dereg_mr(smr);
 	munmap(src, len);
 }
@@ -1762,7 +1747,7 @@ static void bench_storm(void)
 	for (int c = 0; c < ncase; c++)
 		logf_("PROGRESS odp_bench storm %s %s: %.1f MiB/s (median of %d), %lu "
 		      "madvise(DONTNEED) of %zu KiB",
-		      cse[c], size_str(len, sz, sizeof(sz)), median(bw[c], nb[c]), nb[c], calls[c],
+		      cse[c], size_str(len, sz, sizeof(sz)), odp_median(bw[c], nb[c]), nb[c], calls[c],
 		      o.storm_chunk / 1024);
 out:
 	for (int odp = 0; odp < 2; odp++) {
@@ -1885,8 +1870,8 @@ static void bench_prefetch(void)
 	}
 	logf_("PROGRESS odp_bench prefetch %s: write after prefetch %.1f MiB/s, %.1f MiB/s "
 	      "counting the prefetch, %.1f MiB/s without prefetch (medians of %d)",
-	      size_str(len, sz, sizeof(sz)), median(bw, nb), median(tot, nb),
-	      median(base, nbase), nb);
+	      size_str(len, sz, sizeof(sz)), odp_median(bw, nb), odp_median(tot, nb),
+	      odp_median(base, nbase), nb);
 out:
 	ibv_dereg_mr(smr);
 	munmap(src, len);

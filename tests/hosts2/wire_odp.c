@@ -1242,13 +1242,6 @@ static int bench_block(struct side *s, enum op op, uint8_t *loc, uint32_t lkey, 
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * --bench OP: warm OP (write, read or send) of msg-byte messages in blocks
  * of block bytes, pinned at both ends and ODP at both ends alternating on
@@ -1358,11 +1351,9 @@ static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint3
 		ratio[nr++] = (double)t[0] / (double)t[1];
 	}
 	odp_counters_read(&s->dev, &c1);
-	qsort(ratio, (size_t)nr, sizeof(*ratio), cmp_double);
 	printf("# bench %s: %d rounds of %zu-byte blocks of %u-byte messages; median ODP/pinned "
 	       "%.3f; this side's ODP faults in the counted rounds: %" PRIu64 "\n",
-	       op_name[op], nr, block, msg, nr ? (ratio[(nr - 1) / 2] + ratio[nr / 2]) / 2 : 0.0,
-	       c1.faults - c0.faults);
+	       op_name[op], nr, block, msg, odp_median(ratio, nr), c1.faults - c0.faults);
 	ret = 0;
 out:
 	for (int i = 0; i < 2; i++)

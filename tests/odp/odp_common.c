@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <numaif.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1043,6 +1044,21 @@ int odp_write_file(const char *path, const char *s)
 	if (ret)
 		odp_log("write '%s' to %s: %s", s, path, strerror(-ret));
 	return ret;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double odp_median(double *v, int n)
+{
+	if (n <= 0)
+		return NAN;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int odp_memcg_enter(const char *dir, const char *memory_max)

@@ -213,6 +213,9 @@ int odp_counters_read(const struct odp_dev *d, struct odp_counters *c);
  */
 int odp_counter_read(const struct odp_dev *d, const char *name, uint64_t *v);
 
+/* Sorts v[0..n) in place and returns its median; NAN when n <= 0. */
+double odp_median(double *v, int n);
+
 /* Writes s to the file at path (sysfs, tracefs, cgroupfs); 0 or -errno (logged). */
 int odp_write_file(const char *path, const char *s);
 
