@@ -1303,15 +1303,16 @@ static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint3
 			uint64_t ns;
 			int64_t st;
 
-			if (op == OP_READ) {
+			if (op == OP_READ)
 				memset(loc, 0, block);
-			} else {
+			else
 				odp_fill(loc, block, seed, 0);
+			if (op == OP_SEND) {
 				q = (struct ctl_req){ .cmd = C_BENCH_RECV,
 						      .mode = (uint32_t)c,
 						      .len = msg,
 						      .size = n };
-				if (op == OP_SEND && (request(s, &q, NULL, 0, &r) || r.status)) {
+				if (request(s, &q, NULL, 0, &r) || r.status) {
 					printf("# bench: the server could not post its receives\n");
 					goto out;
 				}
