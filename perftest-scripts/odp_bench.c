@@ -101,6 +101,7 @@ struct opts {
 	int n_lat_sizes;
 	int lat_iters;
 	int lat_rounds;
+	int lat_case; /* -1: both, interleaved; 0 or 1: only that case; 2: A/A */
 	int rate_msgs;
 };
 
@@ -122,6 +123,7 @@ static struct opts o = {
 	.mix_rounds = 300,
 	.lat_iters = 16,
 	.lat_rounds = 300,
+	.lat_case = -1,
 	.rate_msgs = 256,
 };
 
@@ -1323,7 +1325,7 @@ static void bench_latency(void)
 
 		for (int c = 0; c < MIX_CASES; c++) {
 			side[c][k].buf = buf;
-			side[c][k].mr = buf ? reg(buf, LAT_REGION, c) : NULL;
+			side[c][k].mr = buf ? reg(buf, LAT_REGION, c && o.lat_case != 2) : NULL;
 			if (!side[c][k].mr) {
 				logf_("PROGRESS odp_bench latency: setup failed");
 				goto out;
@@ -1363,11 +1365,14 @@ static void bench_latency(void)
 				/* pinned, ODP, ODP, pinned; ODP first in even rounds */
 				int cse = (i == 1 || i == 2) ^ !(round % 2);
 				uint64_t ns = 0;
-				const char *why =
-					rate ? rate_block(op, side[cse], o.rate_msgs, &ns,
-							  it[cse] + nit[cse])
-					     : lat_block(op, side[cse], len, o.lat_iters, &ns,
-							 it[cse] + nit[cse]);
+				const char *why;
+
+				if (o.lat_case == 0 || o.lat_case == 1) /* profiling */
+					cse = o.lat_case;
+				why = rate ? rate_block(op, side[cse], o.rate_msgs, &ns,
+							it[cse] + nit[cse])
+					   : lat_block(op, side[cse], len, o.lat_iters, &ns,
+						       it[cse] + nit[cse]);
 
 				nit[cse] += rate ? o.rate_msgs / RATE_SEG : o.lat_iters;
 				t[cse] += ns;
@@ -1387,10 +1392,12 @@ static void bench_latency(void)
 				 */
 				const double div = 1e3 * (op == LAT_READ ? 1 : 2);
 
+				if (!nit[c]) /* --lat-case: not run */
+					continue;
 				per[c] = rate ? RATE_SEG / (odp_median(it[c], nit[c]) / 1e3)
 					      : odp_median(it[c], nit[c]) / div;
-				avg[c] = rate ? 2.0 * o.rate_msgs / (t[c] / 1e3)
-					      : t[c] / (2.0 * o.lat_iters) / div;
+				avg[c] = rate ? (double)nit[c] * RATE_SEG / (t[c] / 1e3)
+					      : (double)t[c] / nit[c] / div;
 				row(bench, cname[c], len, rate ? "msg_rate" : "lat", round,
 				    note[c] ? NAN : per[c], rate ? "Mmsg/s" : "us", note[c]);
 				row(bench, cname[c], len, rate ? "msg_rate_avg" : "lat_avg", round,
@@ -1399,16 +1406,19 @@ static void bench_latency(void)
 					fig[c][nf[c]++] = per[c];
 				wrong += note[c] != NULL;
 			}
-			if (!note[0] && !note[1])
+			if (nit[0] && nit[1] && !note[0] && !note[1])
 				ratio[nr++] = per[1] / per[0];
 		}
 		counters(&c1);
 		counter_rows(bench, "odp", len, 0, &c0, &c1);
 		logf_("PROGRESS odp_bench interleaved %s %s %s (%d rounds of %d %s, %.0f s): "
-		      "ODP/pinned median of %d round ratios %.3f; pinned %.4g, ODP %.4g %s%s",
+		      "%s median of %d round ratios %.3f; pinned %.4g, ODP %.4g %s%s",
 		      rate ? "message rate" : "latency", lat_name[op], size_str(len, sz, sizeof(sz)),
 		      rounds, rate ? o.rate_msgs : o.lat_iters, rate ? "messages" : "iterations",
-		      (now_ns() - t_start) / 1e9, nr, odp_median(ratio, nr), odp_median(fig[0], nf[0]),
+		      (now_ns() - t_start) / 1e9,
+		      o.lat_case == 2 ? "A/A control (its ODP case pinned too): ODP/pinned"
+				      : "ODP/pinned",
+		      nr, odp_median(ratio, nr), odp_median(fig[0], nf[0]),
 		      odp_median(fig[1], nf[1]), rate ? "Mmsg/s" : "us",
 		      wrong ? "; SOME BLOCKS FAILED: transfer errors or wrong data (see the CSV notes)"
 			    : "");
@@ -1909,6 +1919,10 @@ static void usage(FILE *f)
 		"  --lat-sizes LIST      message sizes of 'latency' (default 8,64,1K,4K; at most 8K)\n"
 		"  --lat-iters N         ping-pongs per block of 'latency' (default 16, at most 32)\n"
 		"  --lat-rounds N        rounds of 'latency', per operation and size (default 300)\n"
+		"  --lat-case pinned|odp run only that case in 'latency', both halves of every\n"
+		"                        round (to profile one case; no ratios then)\n"
+		"  --lat-case control    'latency' as usual, but its ODP case registers pinned too:\n"
+		"                        an A/A control of the method (ratios near 1 expected)\n"
 		"  --rate-msgs N         8-byte messages per message-rate block (default 256; a multiple\n"
 		"                        of 32, at most 1024)\n");
 }
@@ -1941,7 +1955,7 @@ int main(int argc, char **argv)
 		{ "interleave-block", 1, 0, 'b' }, { "interleave-rounds", 1, 0, 'N' },
 		{ "lat-sizes", 1, 0, 'z' },	{ "lat-iters", 1, 0, 'I' },
 		{ "lat-rounds", 1, 0, 'n' },	{ "rate-msgs", 1, 0, 'M' },
-		{ 0 }
+		{ "lat-case", 1, 0, 'K' },	{ 0 }
 	};
 	const char *sections[] = { "reg",	  "cold",  "warm",  "interleaved",
 				   "latency", "fault", "storm", "prefetch" };
@@ -1997,6 +2011,13 @@ int main(int argc, char **argv)
 			break;
 		case 'I': o.lat_iters = atoi(optarg); bad = o.lat_iters < 1 || o.lat_iters > LAT_ITERS_MAX; break;
 		case 'n': o.lat_rounds = atoi(optarg); bad = o.lat_rounds < 1 || o.lat_rounds > MIX_ROUNDS_MAX; break;
+		case 'K':
+			o.lat_case = !strcmp(optarg, "pinned") ? 0
+				     : !strcmp(optarg, "odp")	 ? 1
+				     : !strcmp(optarg, "control") ? 2
+								  : -1;
+			bad = o.lat_case < 0;
+			break;
 		case 'M':
 			o.rate_msgs = atoi(optarg);
 			bad = o.rate_msgs < RATE_SEG || o.rate_msgs > RATE_MSGS_MAX || o.rate_msgs % RATE_SEG;
