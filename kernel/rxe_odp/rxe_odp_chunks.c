@@ -643,55 +643,6 @@ void rxe_odp_children_destroy(struct rxe_odp_mr *odp)
 }
 
 /**
- * rxe_odp_iova_to_va - the user virtual address an MR iova stands for
- * @mr: ODP MR
- * @iova: an iova that passed rxe_odp_mr_va()
- *
- * uverbs guarantees that the iova and the start address share their
- * offset in the page.  No lock needed.
- */
-u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
-{
-	return mr->umem->address + (iova - mr->ibmr.iova);
-}
-
-/**
- * rxe_odp_mr_va - check a range of an ODP MR and translate its start
- * @mr: ODP MR, referenced by the caller
- * @iova: start of the range, untrusted (from a WQE, a packet or a verb)
- * @len: bytes, untrusted; 0 is a range too
- * @va: set to the user virtual address of @iova on success
- *
- * The bounds check of every ODP access: copies (requester, responder,
- * completer), atomics, atomic write, flush and prefetch SGEs all enter
- * through it, before any lookup.  rxe's own mr_check_range() computes
- * @iova + @len without an overflow check in some 6.12 point releases, so
- * a range that wraps past 2^64 got through it; here every sum is checked.
- * Registration (rxe_odp_check_reg()) refuses an MR whose iova range or
- * user range wraps, so @va + @len cannot wrap once this passed.
- * No lock needed.
- * Return: 0; -EFAULT if [@iova, @iova + @len) is not inside the MR (or,
- * for an implicit MR, not inside the user address space).
- */
-int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va)
-{
-	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
-	u64 end, uva, uend;
-
-	if (check_add_overflow(iova, len, &end) || iova < mr->ibmr.iova ||
-	    end - mr->ibmr.iova > mr->ibmr.length)
-		return -EFAULT;
-
-	uva = rxe_odp_iova_to_va(mr, iova);
-	if (check_add_overflow(uva, len, &uend) || uva < odp->start ||
-	    uend > odp->end)
-		return -EFAULT;
-
-	*va = uva;
-	return 0;
-}
-
-/**
  * rxe_odp_unlock - drop what rxe_odp_map_prefix_and_lock() took
  * @odp: the MR's ODP state
  * @umem_odp: the umem it returned

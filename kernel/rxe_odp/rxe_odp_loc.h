@@ -9,7 +9,9 @@
 #ifndef RXE_ODP_LOC_H
 #define RXE_ODP_LOC_H
 
+#include <linux/highmem.h>
 #include <linux/mutex.h>
+#include <linux/overflow.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -209,8 +211,6 @@ int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp,
 
 /* rxe_odp_warm.c: the warm translations of an explicit MR */
 void rxe_odp_warm_init(struct rxe_odp_mr *odp);
-bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
-		       unsigned int length, enum rxe_mr_copy_dir dir);
 void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		       u64 va, unsigned int length);
 void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
@@ -221,9 +221,7 @@ bool rxe_odp_vma_fits_window(struct vm_area_struct *vma, bool write);
 void rxe_odp_fault_window(struct ib_umem_odp *umem_odp, u64 va, u64 len,
 			  bool write, u64 *fault_va, u64 *fault_len);
 
-/* rxe_odp_chunks.c: bounds, children, the walk */
-u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova);
-int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va);
+/* rxe_odp_chunks.c: children, the walk */
 void rxe_odp_children_init(struct rxe_odp_mr *odp);
 void rxe_odp_children_destroy(struct rxe_odp_mr *odp);
 struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
@@ -231,6 +229,134 @@ struct ib_umem_odp *rxe_odp_mirror_and_lock(struct rxe_odp_mr *odp, u64 va,
 void rxe_odp_unlock(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp);
 unsigned long rxe_odp_pages_mirrored(struct rxe_odp_mr *odp,
 				     unsigned int *children);
+
+/*
+ * The bounds check and the warm copy run for every packet of an ODP MR and
+ * are inline: as calls (into rxe_odp_chunks.c and rxe_odp_warm.c) they
+ * measurably slowed warm small messages under the testbed's TCG, where the
+ * instructions of the copy cost what a pinned MR's do (odp_bench latency
+ * and perf; issue 20).
+ */
+
+/**
+ * rxe_odp_iova_to_va - the user virtual address an MR iova stands for
+ * @mr: ODP MR
+ * @iova: an iova that passed rxe_odp_mr_va()
+ *
+ * uverbs guarantees that the iova and the start address share their
+ * offset in the page.  No lock needed.
+ */
+static inline u64 rxe_odp_iova_to_va(struct rxe_mr *mr, u64 iova)
+{
+	return mr->umem->address + (iova - mr->ibmr.iova);
+}
+
+/**
+ * rxe_odp_mr_va - check a range of an ODP MR and translate its start
+ * @mr: ODP MR, referenced by the caller
+ * @iova: start of the range, untrusted (from a WQE, a packet or a verb)
+ * @len: bytes, untrusted; 0 is a range too
+ * @va: set to the user virtual address of @iova on success
+ *
+ * The bounds check of every ODP access: copies (requester, responder,
+ * completer), atomics, atomic write, flush and prefetch SGEs all enter
+ * through it, before any lookup.  rxe's own mr_check_range() computes
+ * @iova + @len without an overflow check in some 6.12 point releases, so
+ * a range that wraps past 2^64 got through it; here every sum is checked.
+ * Registration (rxe_odp_check_reg()) refuses an MR whose iova range or
+ * user range wraps, so @va + @len cannot wrap once this passed.
+ * No lock needed.
+ * Return: 0; -EFAULT if [@iova, @iova + @len) is not inside the MR (or,
+ * for an implicit MR, not inside the user address space).
+ */
+static inline int rxe_odp_mr_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va)
+{
+	struct rxe_odp_mr *odp = rxe_odp_mr(mr);
+	u64 end, uva, uend;
+
+	if (check_add_overflow(iova, len, &end) || iova < mr->ibmr.iova ||
+	    end - mr->ibmr.iova > mr->ibmr.length)
+		return -EFAULT;
+
+	uva = rxe_odp_iova_to_va(mr, iova);
+	if (check_add_overflow(uva, len, &uend) || uva < odp->start ||
+	    uend > odp->end)
+		return -EFAULT;
+
+	*va = uva;
+	return 0;
+}
+
+/* struct rxe_odp_warm_page.tag: the page's user address and these */
+#define RXE_ODP_WARM_VALID BIT(0)
+#define RXE_ODP_WARM_WRITABLE BIT(1)
+
+static inline struct rxe_odp_warm_page *
+rxe_odp_warm_slot(struct rxe_odp_mr *odp, u64 va)
+{
+	return &odp->warm[(va >> PAGE_SHIFT) & (RXE_ODP_WARM_PAGES - 1)];
+}
+
+/**
+ * rxe_odp_warm_copy - copy through the warm translations, if they hold
+ * @odp: the MR's ODP state
+ * @va: user virtual address inside the MR (rxe_odp_mr_va() checked it)
+ * @addr: kernel buffer
+ * @length: bytes, > 0
+ * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
+ *
+ * Context: rxe task; takes odp->warm_lock (see Locking in rxe_odp.c), and
+ * holds it across the copy, which does not sleep.
+ * Return: true if every page of the range (at most RXE_ODP_WARM_COPY_PAGES)
+ * had a translation, writable for RXE_TO_MR_OBJ, and the copy is done;
+ * false if nothing was copied.
+ */
+static inline bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
+				     unsigned int length,
+				     enum rxe_mr_copy_dir dir)
+{
+	u64 need = RXE_ODP_WARM_VALID;
+	struct page *page[RXE_ODP_WARM_COPY_PAGES];
+	unsigned int n, i, offset, bytes;
+	u64 first = va & PAGE_MASK;
+	u8 *kva;
+
+	n = ((va + length - 1) >> PAGE_SHIFT) - (va >> PAGE_SHIFT) + 1;
+	if (odp->implicit || n > RXE_ODP_WARM_COPY_PAGES)
+		return false;
+	if (dir == RXE_TO_MR_OBJ)
+		need |= RXE_ODP_WARM_WRITABLE;
+
+	spin_lock(&odp->warm_lock);
+	for (i = 0; i < n; i++) {
+		u64 pva = first + ((u64)i << PAGE_SHIFT);
+		struct rxe_odp_warm_page *slot = rxe_odp_warm_slot(odp, pva);
+
+		if ((slot->tag & PAGE_MASK) != pva ||
+		    (slot->tag & need) != need) {
+			spin_unlock(&odp->warm_lock);
+			return false;
+		}
+		page[i] = slot->page;
+	}
+
+	offset = offset_in_page(va);
+	for (i = 0; i < n; i++) {
+		bytes = min_t(unsigned int, length, PAGE_SIZE - offset);
+		kva = kmap_local_page(page[i]);
+		if (dir == RXE_TO_MR_OBJ)
+			memcpy(kva + offset, addr, bytes);
+		else
+			memcpy(addr, kva + offset, bytes);
+		kunmap_local(kva);
+		offset = 0;
+		addr += bytes;
+		length -= bytes;
+	}
+	spin_unlock(&odp->warm_lock);
+
+	return true;
+}
 
 /* rxe_odp_prefetch.c: prefetch and fault-ahead */
 void rxe_odp_prefetch_ahead(struct rxe_mr *mr, u64 iova, u64 len, bool write);

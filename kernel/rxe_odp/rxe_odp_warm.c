@@ -16,12 +16,13 @@
  * so an invalidation never races it: it waits for the copy, and the CPU
  * page tables only change after the callback returns.
  *
+ * The copy through them, rxe_odp_warm_copy(), is inline in rxe_odp_loc.h.
+ *
  * Only explicit MRs (and HUGETLB ones) have them: an implicit MR's children
  * are released while the MR lives (ib_umem_odp_release() unmaps without the
  * invalidate callback), and its accesses hold children_rwsem anyway.
  */
 
-#include <linux/highmem.h>
 #include <linux/spinlock.h>
 
 #include "rxe.h"
@@ -30,16 +31,6 @@
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
-/* struct rxe_odp_warm_page.tag: the page's user address and these */
-#define RXE_ODP_WARM_VALID BIT(0)
-#define RXE_ODP_WARM_WRITABLE BIT(1)
-
-static struct rxe_odp_warm_page *rxe_odp_warm_slot(struct rxe_odp_mr *odp,
-						   u64 va)
-{
-	return &odp->warm[(va >> PAGE_SHIFT) & (RXE_ODP_WARM_PAGES - 1)];
-}
-
 /**
  * rxe_odp_warm_init - set up an MR's (empty) warm translations
  * @odp: the MR's ODP state, zeroed
@@ -47,66 +38,6 @@ static struct rxe_odp_warm_page *rxe_odp_warm_slot(struct rxe_odp_mr *odp,
 void rxe_odp_warm_init(struct rxe_odp_mr *odp)
 {
 	spin_lock_init(&odp->warm_lock);
-}
-
-/**
- * rxe_odp_warm_copy - copy through the warm translations, if they hold
- * @odp: the MR's ODP state
- * @va: user virtual address inside the MR (rxe_odp_mr_va() checked it)
- * @addr: kernel buffer
- * @length: bytes, > 0
- * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
- *
- * Context: rxe task; takes odp->warm_lock (see Locking in rxe_odp.c), and
- * holds it across the copy, which does not sleep.
- * Return: true if every page of the range (at most RXE_ODP_WARM_COPY_PAGES)
- * had a translation, writable for RXE_TO_MR_OBJ, and the copy is done;
- * false if nothing was copied.
- */
-bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
-		       unsigned int length, enum rxe_mr_copy_dir dir)
-{
-	u64 need = RXE_ODP_WARM_VALID;
-	struct page *page[RXE_ODP_WARM_COPY_PAGES];
-	unsigned int n, i, offset, bytes;
-	u64 first = va & PAGE_MASK;
-	u8 *kva;
-
-	n = ((va + length - 1) >> PAGE_SHIFT) - (va >> PAGE_SHIFT) + 1;
-	if (odp->implicit || n > RXE_ODP_WARM_COPY_PAGES)
-		return false;
-	if (dir == RXE_TO_MR_OBJ)
-		need |= RXE_ODP_WARM_WRITABLE;
-
-	spin_lock(&odp->warm_lock);
-	for (i = 0; i < n; i++) {
-		u64 pva = first + ((u64)i << PAGE_SHIFT);
-		struct rxe_odp_warm_page *slot = rxe_odp_warm_slot(odp, pva);
-
-		if ((slot->tag & PAGE_MASK) != pva ||
-		    (slot->tag & need) != need) {
-			spin_unlock(&odp->warm_lock);
-			return false;
-		}
-		page[i] = slot->page;
-	}
-
-	offset = offset_in_page(va);
-	for (i = 0; i < n; i++) {
-		bytes = min_t(unsigned int, length, PAGE_SIZE - offset);
-		kva = kmap_local_page(page[i]);
-		if (dir == RXE_TO_MR_OBJ)
-			memcpy(kva + offset, addr, bytes);
-		else
-			memcpy(addr, kva + offset, bytes);
-		kunmap_local(kva);
-		offset = 0;
-		addr += bytes;
-		length -= bytes;
-	}
-	spin_unlock(&odp->warm_lock);
-
-	return true;
 }
 
 /**
