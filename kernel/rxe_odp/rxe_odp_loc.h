@@ -12,7 +12,6 @@
 #include <linux/highmem.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
-#include <linux/rcupdate.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -120,7 +119,7 @@ static inline u32 rxe_odp_stats_lkey(struct rxe_odp_stats *stats)
  * @last_umem: the umem of an explicit MR's last copy (NULL until one, and
  *	always for an implicit MR); rxe_odp_copy_mirrored() says why it may
  *	be used without a lookup or a lock
- * @warm_lock: orders the writers of @warm (a copy reads it under RCU-sched)
+ * @warm_lock: guards @warm; held across a copy through them
  * @warm: pages recent copies of an explicit MR found mirrored, slot by
  *	page number (rxe_odp_warm.c)
  * @prefetch_sges: SGEs of queued prefetch requests that name this MR
@@ -306,10 +305,8 @@ rxe_odp_warm_slot(struct rxe_odp_mr *odp, u64 va)
  * @length: bytes, > 0
  * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
  *
- * Context: rxe task.  An RCU-sched reader (preemption off) from reading
- * the translations to the end of the copy, which does not sleep: an
- * invalidation that forgets them waits for it (rxe_odp_warm_forget(); see
- * Locking in rxe_odp.c).
+ * Context: rxe task; takes odp->warm_lock (see Locking in rxe_odp.c), and
+ * holds it across the copy, which does not sleep.
  * Return: true if every page of the range (at most RXE_ODP_WARM_COPY_PAGES)
  * had a translation, writable for RXE_TO_MR_OBJ, and the copy is done;
  * false if nothing was copied.
@@ -330,21 +327,17 @@ static inline bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
 	if (dir == RXE_TO_MR_OBJ)
 		need |= RXE_ODP_WARM_WRITABLE;
 
-	rcu_read_lock_sched();
+	spin_lock(&odp->warm_lock);
 	for (i = 0; i < n; i++) {
 		u64 pva = first + ((u64)i << PAGE_SHIFT);
 		struct rxe_odp_warm_page *slot = rxe_odp_warm_slot(odp, pva);
-		u64 tag = READ_ONCE(slot->tag);
 
-		/* the page only if the tag did not change around it (fill) */
-		smp_rmb(); /* pairs with the second smp_wmb() of the fill */
-		page[i] = READ_ONCE(slot->page);
-		smp_rmb(); /* pairs with the first smp_wmb() of the fill */
-		if ((tag & PAGE_MASK) != pva || (tag & need) != need ||
-		    READ_ONCE(slot->tag) != tag) {
-			rcu_read_unlock_sched();
+		if ((slot->tag & PAGE_MASK) != pva ||
+		    (slot->tag & need) != need) {
+			spin_unlock(&odp->warm_lock);
 			return false;
 		}
+		page[i] = slot->page;
 	}
 
 	offset = offset_in_page(va);
@@ -360,7 +353,7 @@ static inline bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
 		addr += bytes;
 		length -= bytes;
 	}
-	rcu_read_unlock_sched();
+	spin_unlock(&odp->warm_lock);
 
 	return true;
 }

@@ -11,14 +11,10 @@
  * latency of a small message under the testbed's TCG (odp_bench latency).
  * Here the MR's own ODP state keeps a few (page address -> struct page)
  * pairs, filled by a copy that found the page mirrored under its umem's
- * umem_mutex, and forgotten by every invalidation of the range before it
- * returns.  A copy through them takes no lock: it is an RCU-sched reader
- * (preemption off, no call), and an invalidation that forgot a translation
- * waits for a grace period, so it never races a copy: it waits for it, and
- * the CPU page tables only change after the callback returns.  warm_lock
- * orders the writers (fills and invalidations of different umems of one
- * MR).  A lock taken by every copy cost warm small messages about a
- * percent under the testbed's TCG (issue 20).
+ * umem_mutex, and forgotten by every invalidation of the range under the
+ * MR's warm_lock before it returns; a copy through them holds warm_lock,
+ * so an invalidation never races it: it waits for the copy, and the CPU
+ * page tables only change after the callback returns.
  *
  * The copy through them, rxe_odp_warm_copy(), is inline in rxe_odp_loc.h.
  *
@@ -27,7 +23,6 @@
  * invalidate callback), and its accesses hold children_rwsem anyway.
  */
 
-#include <linux/rcupdate.h>
 #include <linux/spinlock.h>
 
 #include "rxe.h"
@@ -54,16 +49,13 @@ void rxe_odp_warm_init(struct rxe_odp_mr *odp)
  *
  * Only pages mirrored now are remembered: holding umem_mutex, no
  * invalidation of them can be between its dma_list update and its
- * rxe_odp_warm_forget(), which takes the same umem_mutex first.  A slot
- * that changes is emptied first, so that a copy reading it sees the tag
- * change around the page (rxe_odp_warm_copy()).
+ * rxe_odp_warm_forget(), which takes the same umem_mutex first.
  * Context: rxe task; takes odp->warm_lock inside umem_mutex.
  */
 void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		       u64 va, unsigned int length)
 {
 	const u64 rw = ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT;
-	struct rxe_odp_warm_page *slot;
 	u64 pva, end = va + length;
 	unsigned int offset;
 	struct page *page;
@@ -87,14 +79,8 @@ void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		}
 		if (!page)
 			continue;
-		slot = rxe_odp_warm_slot(odp, pva);
-		if (slot->tag == tag && slot->page == page)
-			continue;
-		WRITE_ONCE(slot->tag, 0);
-		smp_wmb(); /* pairs with rxe_odp_warm_copy(): empty, then page */
-		WRITE_ONCE(slot->page, page);
-		smp_wmb(); /* pairs with rxe_odp_warm_copy(): page, then tag */
-		WRITE_ONCE(slot->tag, tag);
+		rxe_odp_warm_slot(odp, pva)->page = page;
+		rxe_odp_warm_slot(odp, pva)->tag = tag;
 	}
 	spin_unlock(&odp->warm_lock);
 }
@@ -107,16 +93,13 @@ void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
  * @start: first user address of the range
  * @end: address after it
  *
- * Waits for the copies that may have read them to finish (a grace period,
- * only when a translation was dropped), so the range's pages are not used
- * once the invalidate callback returns.
- * Context: the mmu notifier's invalidate callback, which may block; takes
- * odp->warm_lock inside umem_mutex, and sleeps after dropping it.
+ * Waits for a copy through them to finish (warm_lock), so the range's
+ * pages are not used once the invalidate callback returns.
+ * Context: the mmu notifier's invalidate callback, which may block.
  */
 void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 			 u64 start, u64 end)
 {
-	bool dropped = false;
 	unsigned int i;
 	u64 pva;
 
@@ -129,16 +112,10 @@ void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 	for (i = 0; i < RXE_ODP_WARM_PAGES; i++) {
 		pva = odp->warm[i].tag & PAGE_MASK;
 		if ((odp->warm[i].tag & RXE_ODP_WARM_VALID) && pva < end &&
-		    pva + PAGE_SIZE > start) {
-			WRITE_ONCE(odp->warm[i].tag, 0);
-			dropped = true;
-		}
+		    pva + PAGE_SIZE > start)
+			odp->warm[i].tag = 0;
 	}
 	spin_unlock(&odp->warm_lock);
-
-	/* a copy that read the translation before it was dropped is done */
-	if (dropped)
-		synchronize_rcu();
 }
 
 #endif /* CONFIG_INFINIBAND_ON_DEMAND_PAGING */
