@@ -64,7 +64,7 @@
  *	Guards dma_list and npages, and orders faults against invalidations
  *	(mmu_interval_read_retry() is checked under it).  Held while rxe
  *	copies to or from, or does an atomic on, mirrored pages (but for a
- *	warm copy, which holds warm_lock instead), and by the invalidate
+ *	warm copy, which takes no lock: below), and by the invalidate
  *	callback while it unmaps.  Taken only in process context:
  *	by rxe tasks (the requester, completer and responder run on the rxe_wq
  *	workqueue and may sleep) and by the mmu notifier, which may run with
@@ -73,14 +73,19 @@
  *	can enter reclaim, wait for anything an invalidation can block, or
  *	take a second umem_mutex (all share one lock class).
  * odp->warm_lock (spinlock; one per ODP MR)
- *	Guards odp->warm, the pages an explicit MR's recent copies found
- *	mirrored (rxe_odp_warm.c), and is held across a copy through them,
- *	which then takes no umem_mutex: a warm copy.  Taken inside umem_mutex
- *	by a copy that fills them and by the invalidate callbacks, which
- *	forget the range's before they unmap it; so an invalidation waits for
- *	a warm copy of its pages and none starts after it forgot them.  Only
- *	process context takes it (rxe tasks, the notifier), never from IRQ
- *	or BH; nothing is taken, nothing sleeps and nothing faults under it.
+ *	Orders the writers of odp->warm, the pages an explicit MR's recent
+ *	copies found mirrored (rxe_odp_warm.c), and its eviction counts:
+ *	taken inside umem_mutex by a copy that fills them (which also bumps
+ *	odp->warm_seq around its changes) and by the invalidate callbacks,
+ *	which forget the range's before they unmap it.  A copy through them
+ *	(a warm copy) takes neither it nor umem_mutex: it is an RCU-sched
+ *	reader, and an invalidation that dropped a translation of its range,
+ *	or follows an eviction no grace period has covered yet, waits for a
+ *	grace period (synchronize_rcu(), with only umem_mutex held); so an
+ *	invalidation waits for a warm copy of its pages and none starts
+ *	after it forgot them.  Only process context takes it (rxe tasks, the
+ *	notifier), never from IRQ or BH; nothing is taken, nothing sleeps and
+ *	nothing faults under it.
  * odp->stats.count_rwsem (rw_semaphore, one per MR)
  *	Held by a fault (read) or a prefetch step (write) from counting the
  *	pages it will add until they are mirrored, across mmap_lock and
@@ -183,7 +188,8 @@ int rxe_odp_check_reg(u64 start, u64 length, u64 iova, int access)
  *
  * Context: mm core, process context, possibly with mmap_lock, i_mmap_rwsem
  * or page locks held, or in reclaim.  Takes umem_odp->umem_mutex, and
- * inside it the MR's warm_lock (rxe_odp_warm_forget()).
+ * inside it the MR's warm_lock; may wait for an RCU grace period
+ * (rxe_odp_warm_forget()).
  * Return: false if the range may not block (we would have to sleep on
  * umem_mutex), else true once the range is no longer mirrored.
  */

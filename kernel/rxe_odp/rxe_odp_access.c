@@ -264,8 +264,9 @@ static int rxe_odp_copy_chunks(struct rxe_mr *mr, u64 va, void *addr,
  * fault-ahead of what follows (rxe_odp_fault_ahead()).
  *
  * Context: rxe task, may sleep.  A copy through the warm translations
- * takes only odp->warm_lock; any other takes and drops umem_mutex (and an
- * implicit MR's children_rwsem) per chunk (rxe_odp_map_prefix_and_lock()).
+ * takes no lock (an RCU-sched read section); any other takes and drops
+ * umem_mutex (and an implicit MR's children_rwsem) per chunk
+ * (rxe_odp_map_prefix_and_lock()).
  * Return: 0; -EFAULT if the range is not inside the MR or a page cannot
  * be mirrored with the needed access (the callers report a local
  * protection error for an lkey, a remote access error for an rkey);

@@ -10,9 +10,12 @@
 #define RXE_ODP_LOC_H
 
 #include <linux/highmem.h>
+#include <linux/jump_label.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/rcupdate.h>
 #include <linux/rwsem.h>
+#include <linux/seqlock.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -119,7 +122,13 @@ static inline u32 rxe_odp_stats_lkey(struct rxe_odp_stats *stats)
  * @last_umem: the umem of an explicit MR's last copy (NULL until one, and
  *	always for an implicit MR); rxe_odp_copy_mirrored() says why it may
  *	be used without a lookup or a lock
- * @warm_lock: guards @warm; held across a copy through them
+ * @warm_lock: orders the writers of @warm and the eviction counts (a warm
+ *	copy takes no lock: rxe_odp_warm.c)
+ * @warm_seq: odd while a fill changes @warm; a copy that sees it change
+ *	between its reads of @warm does not use them
+ * @warm_evictions: fills that replaced a valid slot (under @warm_lock)
+ * @warm_synced: the @warm_evictions that a finished grace period covers
+ *	(under @warm_lock)
  * @warm: pages recent copies of an explicit MR found mirrored, slot by
  *	page number (rxe_odp_warm.c)
  * @prefetch_sges: SGEs of queued prefetch requests that name this MR
@@ -147,6 +156,9 @@ struct rxe_odp_mr {
 	u64 end;
 	struct ib_umem_odp *last_umem;
 	spinlock_t warm_lock; /* see Locking in rxe_odp.c */
+	seqcount_t warm_seq;
+	u64 warm_evictions;
+	u64 warm_synced;
 	struct rxe_odp_warm_page warm[RXE_ODP_WARM_PAGES];
 	struct list_head prefetch_sges;
 	unsigned int nr_prefetch_sges;
@@ -213,6 +225,8 @@ int rxe_odp_map_range_and_lock(struct ib_umem_odp *umem_odp,
 void rxe_odp_warm_init(struct rxe_odp_mr *odp);
 void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		       u64 va, unsigned int length);
+DECLARE_STATIC_KEY_FALSE(rxe_odp_warm_delay_key);
+void rxe_odp_warm_delay(void);
 void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 			 u64 start, u64 end);
 
@@ -305,8 +319,10 @@ rxe_odp_warm_slot(struct rxe_odp_mr *odp, u64 va)
  * @length: bytes, > 0
  * @dir: RXE_TO_MR_OBJ writes the MR, RXE_FROM_MR_OBJ reads it
  *
- * Context: rxe task; takes odp->warm_lock (see Locking in rxe_odp.c), and
- * holds it across the copy, which does not sleep.
+ * Context: rxe task.  Takes no lock: an RCU-sched reader (preemption off)
+ * from its first read of the translations to the end of the copy, which
+ * does not sleep; an invalidation that may have to wait for it waits for a
+ * grace period (rxe_odp_warm_forget(); Locking in rxe_odp.c).
  * Return: true if every page of the range (at most RXE_ODP_WARM_COPY_PAGES)
  * had a translation, writable for RXE_TO_MR_OBJ, and the copy is done;
  * false if nothing was copied.
@@ -319,6 +335,7 @@ static inline bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
 	struct page *page[RXE_ODP_WARM_COPY_PAGES];
 	unsigned int n, i, offset, bytes;
 	u64 first = va & PAGE_MASK;
+	unsigned int seq;
 	u8 *kva;
 
 	n = ((va + length - 1) >> PAGE_SHIFT) - (va >> PAGE_SHIFT) + 1;
@@ -327,18 +344,24 @@ static inline bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
 	if (dir == RXE_TO_MR_OBJ)
 		need |= RXE_ODP_WARM_WRITABLE;
 
-	spin_lock(&odp->warm_lock);
+	rcu_read_lock_sched();
+	/* never waits for a fill: one in progress sends the copy the slow way */
+	seq = raw_read_seqcount(&odp->warm_seq);
+	if (seq & 1)
+		goto miss;
 	for (i = 0; i < n; i++) {
 		u64 pva = first + ((u64)i << PAGE_SHIFT);
 		struct rxe_odp_warm_page *slot = rxe_odp_warm_slot(odp, pva);
+		u64 tag = READ_ONCE(slot->tag);
 
-		if ((slot->tag & PAGE_MASK) != pva ||
-		    (slot->tag & need) != need) {
-			spin_unlock(&odp->warm_lock);
-			return false;
-		}
-		page[i] = slot->page;
+		if ((tag & PAGE_MASK) != pva || (tag & need) != need)
+			goto miss;
+		page[i] = READ_ONCE(slot->page);
 	}
+	if (read_seqcount_retry(&odp->warm_seq, seq))
+		goto miss;
+	if (static_branch_unlikely(&rxe_odp_warm_delay_key))
+		rxe_odp_warm_delay();
 
 	offset = offset_in_page(va);
 	for (i = 0; i < n; i++) {
@@ -353,9 +376,12 @@ static inline bool rxe_odp_warm_copy(struct rxe_odp_mr *odp, u64 va, void *addr,
 		addr += bytes;
 		length -= bytes;
 	}
-	spin_unlock(&odp->warm_lock);
-
+	rcu_read_unlock_sched();
 	return true;
+
+miss:
+	rcu_read_unlock_sched();
+	return false;
 }
 
 /* rxe_odp_prefetch.c: prefetch and fault-ahead */

@@ -11,10 +11,21 @@
  * latency of a small message under the testbed's TCG (odp_bench latency).
  * Here the MR's own ODP state keeps a few (page address -> struct page)
  * pairs, filled by a copy that found the page mirrored under its umem's
- * umem_mutex, and forgotten by every invalidation of the range under the
- * MR's warm_lock before it returns; a copy through them holds warm_lock,
- * so an invalidation never races it: it waits for the copy, and the CPU
- * page tables only change after the callback returns.
+ * umem_mutex, and forgotten by every invalidation of the range before it
+ * returns.
+ *
+ * A copy through them takes no lock (a lock taken by every copy cost warm
+ * small messages about a percent under the testbed's TCG: issue 20).  It
+ * reads the slots and copies as one RCU-sched read section, and uses what
+ * it read only if no fill changed the slots meanwhile (odp->warm_seq).
+ * An invalidation waits for a grace period, and so for every copy that
+ * may still use one of its pages, when it dropped a slot of its range or
+ * when a fill replaced a slot since the last grace period that followed
+ * such a replacement: a copy can have read the replaced translation, of
+ * any page, just before (odp->warm_evictions, odp->warm_synced).  The CPU
+ * page tables only change after the invalidate callback returns, so no
+ * copy races them.  warm_lock orders the writers (fills and invalidations
+ * of different umems of one MR).
  *
  * The copy through them, rxe_odp_warm_copy(), is inline in rxe_odp_loc.h.
  *
@@ -23,6 +34,11 @@
  * invalidate callback), and its accesses hold children_rwsem anyway.
  */
 
+#include <linux/delay.h>
+#include <linux/jump_label.h>
+#include <linux/moduleparam.h>
+#include <linux/rcupdate.h>
+#include <linux/seqlock.h>
 #include <linux/spinlock.h>
 
 #include "rxe.h"
@@ -31,6 +47,52 @@
 
 #ifdef CONFIG_INFINIBAND_ON_DEMAND_PAGING
 
+/*
+ * For tests only: a warm copy busy-waits this long between reading the
+ * translations and copying, so that a test can invalidate the page in that
+ * window and see the invalidation wait (tests/odp/warm_inval.c).  Off, the
+ * static branch in rxe_odp_warm_copy() is a no-op.
+ */
+#define RXE_ODP_WARM_DELAY_MAX_MS 1000
+static unsigned int rxe_odp_warm_delay_ms;
+DEFINE_STATIC_KEY_FALSE(rxe_odp_warm_delay_key);
+
+static int rxe_odp_warm_delay_set(const char *val,
+				  const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int err;
+
+	err = kstrtouint(val, 0, &ms);
+	if (err)
+		return err;
+	if (ms > RXE_ODP_WARM_DELAY_MAX_MS)
+		return -EINVAL;
+
+	WRITE_ONCE(rxe_odp_warm_delay_ms, ms);
+	if (ms)
+		static_branch_enable(&rxe_odp_warm_delay_key);
+	else
+		static_branch_disable(&rxe_odp_warm_delay_key);
+	return 0;
+}
+
+static const struct kernel_param_ops rxe_odp_warm_delay_ops = {
+	.set = rxe_odp_warm_delay_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(warm_copy_delay_ms, &rxe_odp_warm_delay_ops,
+		&rxe_odp_warm_delay_ms, 0600);
+MODULE_PARM_DESC(warm_copy_delay_ms,
+		 "Testing only: busy-wait in each warm ODP copy, ms (0 = off)");
+
+/* Context: inside rxe_odp_warm_copy()'s RCU-sched read section. */
+void rxe_odp_warm_delay(void)
+{
+	mdelay(READ_ONCE(rxe_odp_warm_delay_ms));
+}
+
 /**
  * rxe_odp_warm_init - set up an MR's (empty) warm translations
  * @odp: the MR's ODP state, zeroed
@@ -38,6 +100,7 @@
 void rxe_odp_warm_init(struct rxe_odp_mr *odp)
 {
 	spin_lock_init(&odp->warm_lock);
+	seqcount_init(&odp->warm_seq);
 }
 
 /**
@@ -49,14 +112,17 @@ void rxe_odp_warm_init(struct rxe_odp_mr *odp)
  *
  * Only pages mirrored now are remembered: holding umem_mutex, no
  * invalidation of them can be between its dma_list update and its
- * rxe_odp_warm_forget(), which takes the same umem_mutex first.
+ * rxe_odp_warm_forget(), which takes the same umem_mutex first.  Replacing
+ * a valid slot counts an eviction, which the next invalidation waits out.
  * Context: rxe task; takes odp->warm_lock inside umem_mutex.
  */
 void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		       u64 va, unsigned int length)
 {
 	const u64 rw = ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT;
+	struct rxe_odp_warm_page *slot;
 	u64 pva, end = va + length;
+	bool changing = false;
 	unsigned int offset;
 	struct page *page;
 	u64 tag;
@@ -79,9 +145,25 @@ void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		}
 		if (!page)
 			continue;
-		rxe_odp_warm_slot(odp, pva)->page = page;
-		rxe_odp_warm_slot(odp, pva)->tag = tag;
+		slot = rxe_odp_warm_slot(odp, pva);
+		if (slot->tag == tag && slot->page == page)
+			continue;
+		if (!changing) {
+			/*
+			 * raw: a copy never waits for an odd count (it goes
+			 * the slow way), so a writer preempted on PREEMPT_RT
+			 * cannot stall one
+			 */
+			raw_write_seqcount_begin(&odp->warm_seq);
+			changing = true;
+		}
+		if (slot->tag & RXE_ODP_WARM_VALID)
+			odp->warm_evictions++;
+		WRITE_ONCE(slot->page, page);
+		WRITE_ONCE(slot->tag, tag);
 	}
+	if (changing)
+		raw_write_seqcount_end(&odp->warm_seq);
 	spin_unlock(&odp->warm_lock);
 }
 
@@ -93,13 +175,18 @@ void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
  * @start: first user address of the range
  * @end: address after it
  *
- * Waits for a copy through them to finish (warm_lock), so the range's
- * pages are not used once the invalidate callback returns.
- * Context: the mmu notifier's invalidate callback, which may block.
+ * Waits for the copies that may still use a page of the range (a grace
+ * period, when a translation was dropped or evicted since the last one;
+ * rxe_odp_warm.c says why), so the range's pages are not used once the
+ * invalidate callback returns.
+ * Context: the mmu notifier's invalidate callback, which may block; takes
+ * odp->warm_lock inside umem_mutex, and waits with only umem_mutex held.
  */
 void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 			 u64 start, u64 end)
 {
+	bool dropped = false;
+	u64 evictions;
 	unsigned int i;
 	u64 pva;
 
@@ -112,9 +199,24 @@ void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 	for (i = 0; i < RXE_ODP_WARM_PAGES; i++) {
 		pva = odp->warm[i].tag & PAGE_MASK;
 		if ((odp->warm[i].tag & RXE_ODP_WARM_VALID) && pva < end &&
-		    pva + PAGE_SIZE > start)
-			odp->warm[i].tag = 0;
+		    pva + PAGE_SIZE > start) {
+			WRITE_ONCE(odp->warm[i].tag, 0);
+			dropped = true;
+		}
 	}
+	evictions = odp->warm_evictions;
+	if (!dropped && evictions == odp->warm_synced) {
+		spin_unlock(&odp->warm_lock);
+		return;
+	}
+	spin_unlock(&odp->warm_lock);
+
+	/* a copy that read a dropped or evicted translation is done after it */
+	synchronize_rcu();
+
+	spin_lock(&odp->warm_lock);
+	if (evictions > odp->warm_synced)
+		odp->warm_synced = evictions;
 	spin_unlock(&odp->warm_lock);
 }
 
