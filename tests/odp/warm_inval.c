@@ -29,7 +29,9 @@
 #include "odp_harness.h"
 
 #define PARAM_DELAY "warm_copy_delay_ms"
+/* The copy's delay and the wait before madvise; longer on the debug kernel. */
 #define DELAY_MS 300u
+#define DELAY_MS_SLOW 1000u
 #define ROUNDS 3
 /* The module's warm translations: slot = page number mod 8. */
 #define WARM_SLOTS 8ul
@@ -117,6 +119,8 @@ enum round_result { ROUND_WAITED, ROUND_RETURNED_EARLY, ROUND_INCONCLUSIVE, ROUN
  */
 static enum round_result one_round(FIXTURE_DATA(winv) * self, bool evict, uint64_t seed)
 {
+	/* a completion deadline raised past the default: a slow (debug) kernel */
+	unsigned int delay_ms = odp_timeout_ms() > 20000 ? DELAY_MS_SLOW : DELAY_MS;
 	uint64_t t_post, t_madv0, t_madv1;
 	double waited_ms, madv_start_ms, madv_end_ms;
 	uint8_t got[MSG], sent[MSG];
@@ -130,7 +134,7 @@ static enum round_result one_round(FIXTURE_DATA(winv) * self, bool evict, uint64
 		odp_log("warming writes to X failed");
 		return ROUND_ERROR;
 	}
-	if (odp_param_write_uint(PARAM_DELAY, DELAY_MS))
+	if (odp_param_write_uint(PARAM_DELAY, delay_ms))
 		return ROUND_ERROR;
 
 	odp_fill(self->src, MSG, seed + 2, X_OFF);
@@ -138,7 +142,7 @@ static enum round_result one_round(FIXTURE_DATA(winv) * self, bool evict, uint64
 	if (odp_post_rdma(self->rc1.a, IBV_WR_RDMA_WRITE, self->src, MSG, self->src_mr->lkey,
 			  (uintptr_t)(self->region + X_OFF), self->mr->rkey, 1))
 		return ROUND_ERROR;
-	usleep(50 * 1000);
+	usleep(delay_ms * 1000 / 6);
 	if (evict) {
 		/* not warm: the slow path, whose fill replaces X's translation */
 		st = write_sync(self, &self->rc2, Y_OFF, seed + 3);
@@ -164,7 +168,7 @@ static enum round_result one_round(FIXTURE_DATA(winv) * self, bool evict, uint64
 	memcpy(got, self->region + X_OFF, MSG);
 	odp_fill(sent, MSG, seed + 2, X_OFF);
 	odp_log("%s: madvise started %.1f ms after the post, took %.1f ms (the delay: %u ms)",
-		evict ? "evicted" : "warm", madv_start_ms, waited_ms, DELAY_MS);
+		evict ? "evicted" : "warm", madv_start_ms, waited_ms, delay_ms);
 
 	if (!memcmp(got, sent, MSG)) {
 		/* the write's data is in the new page: it faulted after the
@@ -172,16 +176,16 @@ static enum round_result one_round(FIXTURE_DATA(winv) * self, bool evict, uint64
 		odp_log("the write came after the invalidation: the round proves nothing");
 		return ROUND_INCONCLUSIVE;
 	}
-	/* the copy began after the post and busy-waits DELAY_MS: not over yet? */
-	if (madv_start_ms >= DELAY_MS) {
+	/* the copy began after the post and busy-waits delay_ms: not over yet? */
+	if (madv_start_ms >= delay_ms) {
 		odp_log("madvise started after the copy could have ended: the round proves "
 			"nothing");
 		return ROUND_INCONCLUSIVE;
 	}
 	if (odp_check_byte(got, MSG, 0, "X after MADV_DONTNEED") >= 0)
 		return ROUND_ERROR;
-	/* the copy began after the post and busy-waited DELAY_MS before copying */
-	return madv_end_ms >= DELAY_MS ? ROUND_WAITED : ROUND_RETURNED_EARLY;
+	/* the copy began after the post and busy-waited delay_ms before copying */
+	return madv_end_ms >= delay_ms ? ROUND_WAITED : ROUND_RETURNED_EARLY;
 }
 
 static void run_rounds(struct __test_metadata *_metadata, FIXTURE_DATA(winv) * self, bool evict)
