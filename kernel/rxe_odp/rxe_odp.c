@@ -81,11 +81,11 @@
  *	(a warm copy) takes neither it nor umem_mutex: it is an RCU-sched
  *	reader, and an invalidation that dropped a translation of its range,
  *	or follows an eviction no grace period has covered yet, waits for a
- *	grace period (synchronize_rcu(), with only umem_mutex held); so an
- *	invalidation waits for a warm copy of its pages and none starts
- *	after it forgot them.  Only process context takes it (rxe tasks, the
- *	notifier), never from IRQ or BH; nothing is taken, nothing sleeps and
- *	nothing faults under it.
+ *	grace period (synchronize_rcu_expedited(), with only umem_mutex
+ *	held); so an invalidation waits for a warm copy of its pages and
+ *	none starts after it forgot them.  Only process context takes it
+ *	(rxe tasks, the notifier), never from IRQ or BH; nothing is taken,
+ *	nothing sleeps and nothing faults under it.
  * odp->stats.count_rwsem (rw_semaphore, one per MR)
  *	Held by a fault (read) or a prefetch step (write) from counting the
  *	pages it will add until they are mirrored, across mmap_lock and
