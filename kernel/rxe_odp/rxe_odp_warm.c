@@ -60,17 +60,13 @@ DEFINE_STATIC_KEY_FALSE(rxe_odp_warm_delay_key);
 static int rxe_odp_warm_delay_set(const char *val,
 				  const struct kernel_param *kp)
 {
-	unsigned int ms;
 	int err;
 
-	err = kstrtouint(val, 0, &ms);
+	err = param_set_uint_minmax(val, kp, 0, RXE_ODP_WARM_DELAY_MAX_MS);
 	if (err)
 		return err;
-	if (ms > RXE_ODP_WARM_DELAY_MAX_MS)
-		return -EINVAL;
 
-	WRITE_ONCE(rxe_odp_warm_delay_ms, ms);
-	if (ms)
+	if (READ_ONCE(rxe_odp_warm_delay_ms))
 		static_branch_enable(&rxe_odp_warm_delay_key);
 	else
 		static_branch_disable(&rxe_odp_warm_delay_key);
