@@ -189,7 +189,7 @@ void rxe_odp_warm_fill(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 			 u64 start, u64 end)
 {
-	bool dropped = false;
+	bool dropped = false, uncovered;
 	u64 evictions;
 	unsigned int i;
 	u64 pva;
@@ -209,11 +209,10 @@ void rxe_odp_warm_forget(struct rxe_odp_mr *odp, struct ib_umem_odp *umem_odp,
 		}
 	}
 	evictions = odp->warm_evictions;
-	if (!dropped && evictions == odp->warm_synced) {
-		spin_unlock(&odp->warm_lock);
-		return;
-	}
+	uncovered = dropped || evictions != odp->warm_synced;
 	spin_unlock(&odp->warm_lock);
+	if (!uncovered)
+		return;
 
 	/*
 	 * A copy that read a dropped or evicted translation is done after it.
