@@ -216,4 +216,14 @@ TEST_F_TIMEOUT(winv, madvise_waits_for_copy_of_evicted_translation, 120)
 	run_rounds(_metadata, self, true);
 }
 
+/* The knob: 0 to 1000 ms; anything else is EINVAL and changes nothing. */
+TEST_F(winv, delay_knob_refuses_bad_values)
+{
+	static const char *const bad[] = { "1001", "-1", "x", "5ms" };
+	static const char *const good[] = { "1", "1000", "0" };
+
+	EXPECT_EQ(0, odp_param_check_values(PARAM_DELAY, "0", bad, sizeof(bad) / sizeof(bad[0]),
+					    good, sizeof(good) / sizeof(good[0])));
+}
+
 TEST_HARNESS_MAIN
