@@ -982,6 +982,9 @@ static void local_sge(struct ibv_sge *s, uint32_t len)
 	s->addr = m->iova + below(m->len - len);
 	if (pm(300)) /* across a page boundary */
 		s->addr = (s->addr & ~(ODP_PAGE - 1)) + ODP_PAGE - len / 2;
+	/* len / 2 can exceed a page: in the first page that lands before iova */
+	if (s->addr < m->iova)
+		s->addr = m->iova;
 	if (s->addr > m->iova + m->len - len)
 		s->addr = m->iova + m->len - len;
 	s->addr &= ~7ull;
