@@ -45,22 +45,19 @@
  * Output: one "ok"/"not ok" line per case, diagnostics as "# ...";
  * exit 0 when every case passed, 1 when one failed, 2 on a setup error.
  */
+#include "ctl_conn.h"
 #include "odp_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,79 +160,6 @@ static uint64_t rnd(void)
 	return rng_state * 2685821657736338717ull;
 }
 
-/* ---- the control connection ---- */
-
-static int xfer(int fd, void *p, size_t n, bool out)
-{
-	uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = out ? send(fd, b, n, MSG_NOSIGNAL) : recv(fd, b, n, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			odp_log("control connection: %s",
-				r ? strerror(errno) : "closed by the peer");
-			return -EPIPE;
-		}
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int ctl_listen(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int one = 1, ls, fd;
-
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 1)) {
-		odp_log("listen on port %d: %s", port, strerror(errno));
-		return -1;
-	}
-	printf("# listening on port %d\n", port);
-	fflush(stdout);
-	fd = accept(ls, NULL, NULL);
-	if (fd < 0)
-		odp_log("accept: %s", strerror(errno));
-	close(ls);
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-/* Connects to host:port, retrying for up to 120 s while the server starts. */
-static int ctl_connect(const char *host, int port)
-{
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
-	char ports[16];
-	int fd, one = 1, tries, ret;
-
-	snprintf(ports, sizeof(ports), "%d", port);
-	ret = getaddrinfo(host, ports, &hints, &ai);
-	if (ret) {
-		odp_log("getaddrinfo(%s): %s", host, gai_strerror(ret));
-		return -1;
-	}
-	for (tries = 0; tries < 240; tries++) {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd >= 0 && !connect(fd, ai->ai_addr, ai->ai_addrlen)) {
-			freeaddrinfo(ai);
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			return fd;
-		}
-		if (fd >= 0)
-			close(fd);
-		usleep(500000);
-	}
-	odp_log("connect to %s:%d: %s", host, port, strerror(errno));
-	freeaddrinfo(ai);
-	return -1;
-}
-
 /* ---- device, QP ---- */
 
 static int side_open(struct side *s)
@@ -307,7 +231,8 @@ static int side_connect(struct side *s)
 	struct ibv_qp_attr a;
 
 	memcpy(me.gid, s->dev.gid.raw, 16);
-	if (xfer(s->sock, &me, sizeof(me), true) || xfer(s->sock, &peer, sizeof(peer), false))
+	if (ctl_xfer(s->sock, &me, sizeof(me), true) ||
+	    ctl_xfer(s->sock, &peer, sizeof(peer), false))
 		return -1;
 	rd_atom = rd_atom > 16 ? 16 : rd_atom < 1 ? 1 : rd_atom;
 
@@ -628,7 +553,7 @@ static int64_t server_check(struct side *s, struct buf *b, const struct ctl_req 
 	if (q->off > b->len || q->len > b->len - q->off)
 		return -EINVAL;
 	exp = malloc(q->len ? q->len : 1);
-	if (!exp || xfer(s->sock, exp, q->len, false)) {
+	if (!exp || ctl_xfer(s->sock, exp, q->len, false)) {
 		free(exp);
 		return -EPIPE;
 	}
@@ -664,7 +589,7 @@ static int serve(struct side *s)
 		struct ctl_req q;
 		struct ctl_rep r = { 0 };
 
-		if (xfer(s->sock, &q, sizeof(q), false))
+		if (ctl_xfer(s->sock, &q, sizeof(q), false))
 			return 2;
 		switch (q.cmd) {
 		case C_PREP:
@@ -753,12 +678,12 @@ static int serve(struct side *s)
 		case C_BYE:
 			buf_free(&b);
 			bench_target_free(&bt);
-			xfer(s->sock, &r, sizeof(r), true);
+			ctl_xfer(s->sock, &r, sizeof(r), true);
 			return 0;
 		default:
 			r.status = -EINVAL;
 		}
-		if (xfer(s->sock, &r, sizeof(r), true))
+		if (ctl_xfer(s->sock, &r, sizeof(r), true))
 			return 2;
 	}
 }
@@ -768,8 +693,9 @@ static int serve(struct side *s)
 static int request(struct side *s, const struct ctl_req *q, const void *data, size_t n,
 		   struct ctl_rep *r)
 {
-	if (xfer(s->sock, (void *)q, sizeof(*q), true) ||
-	    (n && xfer(s->sock, (void *)data, n, true)) || xfer(s->sock, r, sizeof(*r), false))
+	if (ctl_xfer(s->sock, (void *)q, sizeof(*q), true) ||
+	    (n && ctl_xfer(s->sock, (void *)data, n, true)) ||
+	    ctl_xfer(s->sock, r, sizeof(*r), false))
 		return -EPIPE;
 	return 0;
 }
