@@ -306,7 +306,9 @@ static int serve(struct side *s)
 
 		if (wait_ctl(s) || ctl_xfer(s->sock, &q, sizeof(q), false))
 			break;
-		if (q.kind >= K_COUNT || q.msg == 0 || q.n > s->block / q.msg) {
+		if ((q.cmd == C_TAG_POST || q.cmd == C_CHECK) &&
+		    (q.kind >= K_COUNT || q.msg == 0 || q.n > s->block / q.msg)) {
+			/* a block outside this side's buffer */
 			r.status = -EINVAL;
 		} else if (q.cmd == C_TAG_POST) {
 			/* q.n receives of q.msg bytes, message i at i * q.msg */
@@ -417,7 +419,7 @@ static int send_block(struct side *s, enum bench b, int k, size_t n, size_t msg,
 
 static int both_faults(struct side *s, uint64_t *here, uint64_t *peer)
 {
-	struct ctl_req q = { .cmd = C_FAULTS, .msg = 1 };
+	struct ctl_req q = { .cmd = C_FAULTS };
 	struct ctl_rep r;
 
 	if (odp_faults(s, here) || request(s, &q, &r))
@@ -652,7 +654,7 @@ int main(int argc, char **argv)
 	if (server) {
 		ret = serve(&s) ? 1 : 0;
 	} else {
-		struct ctl_req q = { .cmd = C_BYE, .msg = 1 };
+		struct ctl_req q = { .cmd = C_BYE };
 		struct ctl_rep r;
 		int rc = run_bench(&s, (enum bench)bench, (int)rounds, (size_t)msg, plant);
 
