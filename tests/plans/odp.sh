@@ -3,6 +3,22 @@
 . tests/lib/guest.sh
 G=$RXE_GID_INDEX D=$RXE_DEV IP=$RXE_IP
 
+# RFLAGS after cmpxchg16b on the CPU the testbed emulates
+# (tests/testbed/cx16_flags.c): SKIP where the runner hides the instruction
+# (QEMU before 8.0, which gets them wrong and double-faulted guests), FAIL
+# when they are wrong.
+if ! gcc -O2 -o /tmp/cx16_flags tests/testbed/cx16_flags.c; then
+	result testbed/cx16_flags FAIL "does not build"
+else
+	echo "=== testbed/cx16_flags: /tmp/cx16_flags"
+	timeout -k 5 60 /tmp/cx16_flags
+	rc=$?
+	case $rc in
+	2) result testbed/cx16_flags SKIP "the guest CPU has no cmpxchg16b (the runner hides it on QEMU before 8.0)" ;;
+	*) verdict testbed/cx16_flags 60 $rc ;;
+	esac
+fi
+
 bash tests/odp/guest-plan "$@"
 
 # A peer's responses that fit no outstanding request (a read response with a
