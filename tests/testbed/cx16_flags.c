@@ -7,10 +7,10 @@
  * had not updated: in a translation block entered after popf or iret (that
  * store "flags are in CC_SRC"), cmpxchg16b then took the source operand of
  * the last add as the flags, and RFLAGS became that register's low 32 bits
- * (TF, DF, NT, AC and reserved bits included).  The guest kernel's SLUB
- * fast path runs cmpxchg16b right after an interrupt has returned into it;
- * an interrupt arriving next pushed those flags and its iret loaded them:
- * the double faults of the two-host runs (README, "Two hosts").
+ * (TF, DF, NT, AC or reserved bits, whatever the register had).  The guest
+ * kernel's SLUB fast path can run cmpxchg16b in a block that an interrupt's
+ * iret has just entered, and such an RFLAGS right after it is what the
+ * double faults of the two-host runs showed (README, "Two hosts").
  *
  * Runs popf; add; cmpxchg16b; pushf, failing and succeeding, over a set of
  * add operands, and compares RFLAGS with the add's own flags with only ZF
