@@ -19,6 +19,10 @@ else
 	esac
 fi
 
+# Kernel text patching while every vCPU runs the patched code: a vCPU that
+# ran a stale int3 oopsed guests on QEMU with a TCG thread per vCPU.
+run_test_no_splat testbed/text_patching 120 bash tests/testbed/text_patching --seconds 20
+
 bash tests/odp/guest-plan "$@"
 
 # A peer's responses that fit no outstanding request (a read response with a
