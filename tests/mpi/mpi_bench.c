@@ -13,8 +13,8 @@
  *	rank 1: pair 1's sender (ODP)      rank 3: pair 1's receiver (ODP)
  *
  * Ranks 0 and 1 should share a host and 2 and 3 another (mpirun --host
- * a:2,b:2), unbound (--bind-to none: bound, one pair sits on the vCPU that
- * takes the link's interrupts); the placement is printed.  Only one pair
+ * a:2,b:2), unbound (--bind-to none: bound to cores, two pinned pairs
+ * differed by 1.2 in the testbed); the placement is printed.  Only one pair
  * moves data at a time: each round is four blocks, pairs 0-1-1-0 (1-0-0-1
  * in even rounds), a block being --block bytes sent as --msg messages from
  * a warm buffer into a warm buffer.  The pair that waits sleeps between
