@@ -39,7 +39,6 @@
  */
 #include <mpi.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -111,8 +110,7 @@ static uint64_t faulted(void)
 	FILE *f = fopen(counter_path, "r");
 
 	if (!f || fscanf(f, "%llu", &v) != 1) {
-		fprintf(stderr, "mpi_bench: rank %d: cannot read %s: %s\n", rank, counter_path,
-			strerror(errno ? errno : EIO));
+		fprintf(stderr, "mpi_bench: rank %d: cannot read %s\n", rank, counter_path);
 		MPI_Abort(MPI_COMM_WORLD, 2);
 		exit(2);
 	}
@@ -150,16 +148,17 @@ static int pair_of(int block)
 	return (i == 1 || i == 2) ^ !(round % 2);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
 static double median(double *v, int n)
 {
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 struct bench {
@@ -367,8 +366,9 @@ int main(int argc, char **argv)
 		else
 			return er ? 2 : usage();
 	}
-	if (bn.rounds < 1 || bn.rounds > 100000 || !bn.msg || bn.block % bn.msg || bn.block % 8 ||
-	    bn.block / bn.msg > MAX_MSGS || bn.block > (1ul << 30) || bn.msg > INT32_MAX)
+	if (bn.rounds < 1 || bn.rounds > 100000 || !bn.msg || !bn.block || bn.block % bn.msg ||
+	    bn.block % 8 || bn.block / bn.msg > MAX_MSGS || bn.block > (1ul << 30) ||
+	    bn.msg > INT32_MAX)
 		return er ? 2 : usage();
 	if (er < 0) {
 		fprintf(stderr, "mpi_bench: no OMPI_COMM_WORLD_RANK or PMIX_RANK: run it under "
