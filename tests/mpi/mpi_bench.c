@@ -39,6 +39,8 @@
  */
 #include <mpi.h>
 
+#include "mix.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,23 +70,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mix(uint64_t x)
+/* Word i of block b's content. */
+static uint64_t block_word(int b, size_t i)
 {
-	x ^= x >> 31;
-	x *= 0x9e3779b97f4a7c15ull;
-	x ^= x >> 29;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 32;
-	return x;
+	return mix(((uint64_t)b << 40) ^ i);
 }
 
-/* The content of block b: 8 bytes at a time, from the block's seed. */
 static void fill(uint8_t *buf, size_t len, int b)
 {
 	uint64_t *w = (uint64_t *)buf;
 
 	for (size_t i = 0; i < len / 8; i++)
-		w[i] = mix(((uint64_t)b << 40) ^ i);
+		w[i] = block_word(b, i);
 }
 
 /* The offset of the first wrong byte of block b, or -1. */
@@ -93,7 +90,7 @@ static long first_wrong(const uint8_t *buf, size_t len, int b)
 	const uint64_t *w = (const uint64_t *)buf;
 
 	for (size_t i = 0; i < len / 8; i++) {
-		uint64_t want = mix(((uint64_t)b << 40) ^ i);
+		uint64_t want = block_word(b, i);
 
 		if (w[i] != want)
 			for (size_t j = 0; j < 8; j++)

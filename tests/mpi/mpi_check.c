@@ -21,6 +21,8 @@
  */
 #include <mpi.h>
 
+#include "mix.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -53,16 +55,6 @@ static const size_t p2p_sizes[] = { 1, 999, 8193, 65536 + 17, MIB + 4099 };
 static int rank, nranks;
 static long wrong;
 static int reported;
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= 0x9e3779b97f4a7c15ull;
-	x ^= x >> 29;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 32;
-	return x;
-}
 
 static uint64_t seed_of(int iter, int what, int from, int to)
 {
