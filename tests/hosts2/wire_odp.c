@@ -1187,6 +1187,8 @@ static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint3
 	struct ctl_req q = { .cmd = C_BENCH_PREP, .size = block, .seed = target_seed };
 	struct ibv_mr *lmr[2] = { NULL, NULL };
 	struct odp_counters c0 = { 0 }, c1 = { 0 };
+	/* requester retransmissions per case: a timer that fired or a gap */
+	uint64_t retries[2] = { 0, 0 }, rc0, rc1;
 	double *ratio = calloc((size_t)rounds, sizeof(*ratio));
 	uint32_t rkey[2];
 	uint8_t *loc = NULL;
@@ -1216,9 +1218,11 @@ static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint3
 	lmr[1] = odp_reg(s->dev.pd, loc, block, s->mr_access);
 	if (!lmr[0] || !lmr[1])
 		goto out;
+	if (odp_counter_read(&s->dev, "completer_retry_err", &rc0))
+		goto out;
 
 	for (int round = 0; round <= rounds; round++) {
-		uint64_t t[2] = { 0, 0 };
+		uint64_t t[2] = { 0, 0 }, rt[2] = { 0, 0 };
 
 		if (round == 1)
 			odp_counters_read(&s->dev, &c0);
@@ -1245,6 +1249,10 @@ static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint3
 			}
 			if (bench_block(s, op, loc, lmr[c]->lkey, raddr, rkey[c], block, msg, &ns))
 				goto out;
+			if (odp_counter_read(&s->dev, "completer_retry_err", &rc1))
+				goto out;
+			rt[c] += rc1 - rc0;
+			rc0 = rc1;
 			if (op == OP_READ) {
 				st = odp_check(loc, block, target_seed, 0,
 					       "bench read (client side)");
@@ -1271,16 +1279,20 @@ static int run_bench(struct side *s, enum op op, int rounds, size_t block, uint3
 		}
 		if (round == 0)
 			continue;
-		/* MiB/s of each case's two blocks */
-		printf("bench %s round %d pinned %.3f odp %.3f\n", op_name[op], round,
-		       2.0 * (double)block / (1 << 20) / ((double)t[0] / 1e9),
-		       2.0 * (double)block / (1 << 20) / ((double)t[1] / 1e9));
+		/* MiB/s of each case's two blocks, and their retransmissions */
+		printf("bench %s round %d pinned %.3f odp %.3f retries %" PRIu64 " %" PRIu64 "\n",
+		       op_name[op], round, 2.0 * (double)block / (1 << 20) / ((double)t[0] / 1e9),
+		       2.0 * (double)block / (1 << 20) / ((double)t[1] / 1e9), rt[0], rt[1]);
+		retries[0] += rt[0];
+		retries[1] += rt[1];
 		ratio[nr++] = (double)t[0] / (double)t[1];
 	}
 	odp_counters_read(&s->dev, &c1);
 	printf("# bench %s: %d rounds of %zu-byte blocks of %u-byte messages; median ODP/pinned "
-	       "%.3f; this side's ODP faults in the counted rounds: %" PRIu64 "\n",
-	       op_name[op], nr, block, msg, odp_median(ratio, nr), c1.faults - c0.faults);
+	       "%.3f; this side's ODP faults in the counted rounds: %" PRIu64
+	       "; its retransmissions (completer_retry_err): pinned %" PRIu64 ", ODP %" PRIu64 "\n",
+	       op_name[op], nr, block, msg, odp_median(ratio, nr), c1.faults - c0.faults,
+	       retries[0], retries[1]);
 	ret = 0;
 out:
 	for (int i = 0; i < 2; i++)
