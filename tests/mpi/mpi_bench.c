@@ -39,7 +39,7 @@
  */
 #include <mpi.h>
 
-#include "mix.h"
+#include "odp_mix.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -73,7 +73,7 @@ static uint64_t now_ns(void)
 /* Word i of block b's content. */
 static uint64_t block_word(int b, size_t i)
 {
-	return mix(((uint64_t)b << 40) ^ i);
+	return odp_mix64(((uint64_t)b << 40) ^ i);
 }
 
 static void fill(uint8_t *buf, size_t len, int b)

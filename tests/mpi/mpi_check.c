@@ -21,7 +21,7 @@
  */
 #include <mpi.h>
 
-#include "mix.h"
+#include "odp_mix.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -58,13 +58,13 @@ static int reported;
 
 static uint64_t seed_of(int iter, int what, int from, int to)
 {
-	return mix(((uint64_t)iter << 48) ^ ((uint64_t)what << 32) ^ ((uint64_t)from << 16) ^
-		   (uint64_t)to ^ 0x5eedull);
+	return odp_mix64(((uint64_t)iter << 48) ^ ((uint64_t)what << 32) ^ ((uint64_t)from << 16) ^
+			 (uint64_t)to ^ 0x5eedull);
 }
 
 static uint8_t pat(uint64_t seed, size_t off)
 {
-	return (uint8_t)mix(seed + off * 0x100000001b3ull);
+	return (uint8_t)odp_mix64(seed + off * 0x100000001b3ull);
 }
 
 static void fill(uint8_t *b, size_t len, uint64_t seed)
@@ -96,7 +96,7 @@ static void check(const uint8_t *b, size_t len, uint64_t seed, const char *what,
 
 static int64_t val64(uint64_t seed, size_t k)
 {
-	return (int64_t)(mix(seed + k) >> 20); /* room to sum many ranks */
+	return (int64_t)(odp_mix64(seed + k) >> 20); /* room to sum many ranks */
 }
 
 static void check64(const int64_t *v, size_t n, const char *what, int iter,

@@ -3,6 +3,7 @@
  * Shared helpers of the rxe-odp C tests; see odp_common.h.
  */
 #include "odp_common.h"
+#include "odp_mix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -323,24 +324,14 @@ long odp_proc_status_kb(const char *field)
 
 /* ---- position-dependent data ---- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static inline uint64_t pat_word(uint64_t mseed, uint64_t word)
 {
-	return mix64(mseed + word * 0x9e3779b97f4a7c15ull);
+	return odp_mix64(mseed + word * 0x9e3779b97f4a7c15ull);
 }
 
 uint8_t odp_pat(uint64_t seed, uint64_t off)
 {
-	return (uint8_t)(pat_word(mix64(seed), off >> 3) >> ((off & 7) * 8));
+	return (uint8_t)(pat_word(odp_mix64(seed), off >> 3) >> ((off & 7) * 8));
 }
 
 uint64_t odp_pat_u64(uint64_t seed, uint64_t off)
@@ -355,7 +346,7 @@ uint64_t odp_pat_u64(uint64_t seed, uint64_t off)
 
 void odp_fill(void *buf, size_t len, uint64_t seed, uint64_t base)
 {
-	uint64_t mseed = mix64(seed), word = UINT64_MAX, w = 0;
+	uint64_t mseed = odp_mix64(seed), word = UINT64_MAX, w = 0;
 	uint8_t *b = buf;
 	size_t i;
 
@@ -379,7 +370,7 @@ static void report_mismatch(const char *what, const uint8_t *b, size_t len, size
 
 ssize_t odp_check(const void *buf, size_t len, uint64_t seed, uint64_t base, const char *what)
 {
-	uint64_t mseed = mix64(seed), word = UINT64_MAX, w = 0;
+	uint64_t mseed = odp_mix64(seed), word = UINT64_MAX, w = 0;
 	const uint8_t *b = buf;
 	ssize_t first = -1;
 	size_t i, bad = 0;
